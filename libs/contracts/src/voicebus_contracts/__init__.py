@@ -1,0 +1,61 @@
+"""voicebus contracts: the events, envelope, topics and formats every service agrees on."""
+
+from voicebus_contracts.audio import SPEECH_16K, TELEPHONE, AudioBytes, AudioEncoding, AudioFormat
+from voicebus_contracts.envelope import Envelope, envelope
+from voicebus_contracts.events import (
+    MAX_FRAME_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_UTTERANCE_BYTES,
+    MAX_UTTERANCE_MS,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    Event,
+    FinalTranscript,
+    GatewayEvent,
+    InboundAudioFrame,
+    OutboundAudioChunk,
+    ReplyPlaybackStarted,
+    ReplyTextChunk,
+    ServiceHeartbeat,
+    SpeechEvent,
+    SpeechStarted,
+    SpeechStopped,
+    Transport,
+    Utterance,
+)
+from voicebus_contracts.registry import CallRoute
+from voicebus_contracts.stamps import LatencyBreakdown, StageStamps
+
+__all__ = [
+    "MAX_FRAME_BYTES",
+    "MAX_TEXT_CHARS",
+    "MAX_UTTERANCE_BYTES",
+    "MAX_UTTERANCE_MS",
+    "SPEECH_16K",
+    "TELEPHONE",
+    "AudioBytes",
+    "AudioEncoding",
+    "AudioFormat",
+    "CallEnded",
+    "CallEvent",
+    "CallRoute",
+    "CallStarted",
+    "Envelope",
+    "Event",
+    "FinalTranscript",
+    "GatewayEvent",
+    "InboundAudioFrame",
+    "LatencyBreakdown",
+    "OutboundAudioChunk",
+    "ReplyPlaybackStarted",
+    "ReplyTextChunk",
+    "ServiceHeartbeat",
+    "SpeechEvent",
+    "SpeechStarted",
+    "SpeechStopped",
+    "StageStamps",
+    "Transport",
+    "Utterance",
+    "envelope",
+]

@@ -1,0 +1,47 @@
+"""The one envelope every event travels in."""
+
+from __future__ import annotations
+
+import time
+from typing import Generic, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from voicebus_contracts.events import Event
+from voicebus_contracts.stamps import StageStamps
+
+EventT = TypeVar("EventT")
+E = TypeVar("E", bound=Event)
+
+
+class Envelope(BaseModel, Generic[EventT]):
+    """Identity, origin and timing of one event.
+
+    `event_id` makes handling idempotent: a consumer that sees an id twice acts once.
+    `call_id` is also the Kafka message key, so one call's events stay ordered on one partition.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID = Field(default_factory=uuid4)
+    call_id: str = Field(min_length=1, max_length=128)
+    schema_version: int = Field(ge=1)
+    producer: str
+    created_at: float = Field(default_factory=time.time)
+    """Wall-clock creation time, epoch seconds."""
+    stamps: StageStamps = StageStamps()
+    event: EventT
+
+
+def envelope(
+    event: E, *, call_id: str, producer: str, stamps: StageStamps | None = None
+) -> Envelope[E]:
+    """Wrap `event` for the bus, carrying the stage stamps of the turn it belongs to."""
+    return Envelope[type(event)](  # type: ignore[valid-type]
+        call_id=call_id,
+        schema_version=event.schema_version,
+        producer=producer,
+        stamps=stamps or StageStamps(),
+        event=event,
+    )

@@ -1,0 +1,44 @@
+"""Every topic of the bus, with its partition count: the one place they are named.
+
+All call topics are keyed by call id, so one call's events stay in order on one partition and
+reach one worker of each consumer group. Partitions bound how many workers of a group share load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    carries: str
+
+
+CALLS = Topic("voicebus.calls", 12, "CallStarted, CallEnded")
+AUDIO_IN = Topic("voicebus.audio.in", 12, "InboundAudioFrame")
+SPEECH = Topic("voicebus.speech", 12, "SpeechStarted, SpeechStopped")
+UTTERANCES = Topic("voicebus.utterances", 12, "Utterance")
+TRANSCRIPTS = Topic("voicebus.transcripts", 12, "FinalTranscript")
+REPLIES = Topic("voicebus.replies", 12, "ReplyTextChunk")
+PLAYBACK = Topic("voicebus.playback", 12, "ReplyPlaybackStarted")
+HEARTBEATS = Topic("voicebus.heartbeats", 1, "ServiceHeartbeat (keyed by service instance)")
+
+CALL_TOPICS: tuple[Topic, ...] = (
+    CALLS,
+    AUDIO_IN,
+    SPEECH,
+    UTTERANCES,
+    TRANSCRIPTS,
+    REPLIES,
+    PLAYBACK,
+)
+ALL_TOPICS: tuple[Topic, ...] = (*CALL_TOPICS, HEARTBEATS)
+
+GATEWAY_TOPIC_PARTITIONS = 3
+
+
+def gateway_topic(gateway_id: str) -> Topic:
+    """The topic a gateway replica reads the audio and control for its own calls from."""
+    return Topic(f"voicebus.gateway.{gateway_id}", GATEWAY_TOPIC_PARTITIONS, "OutboundAudioChunk")

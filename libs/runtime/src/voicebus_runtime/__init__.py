@@ -1,0 +1,1 @@
+"""Shared runtime of voicebus services: bus, settings, heartbeats, call registry, logging."""

@@ -1,0 +1,25 @@
+"""Settings every service shares: where the bus and Redis are, and who this instance is."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_instance() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class BusSettings(BaseSettings):
+    """VOICEBUS_KAFKA_BOOTSTRAP, VOICEBUS_REDIS_URL, VOICEBUS_INSTANCE_ID, VOICEBUS_LOG_LEVEL."""
+
+    model_config = SettingsConfigDict(env_prefix="VOICEBUS_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    instance_id: str = Field(default_factory=_default_instance)
+    log_level: str = "INFO"
+    heartbeat_interval_s: float = Field(default=2.0, gt=0)
