@@ -1,7 +1,7 @@
 """voicebus contracts: the events, envelope, topics and formats every service agrees on."""
 
 from voicebus_contracts.audio import SPEECH_16K, TELEPHONE, AudioBytes, AudioEncoding, AudioFormat
-from voicebus_contracts.envelope import Envelope, envelope
+from voicebus_contracts.envelope import Envelope, derived_id, envelope
 from voicebus_contracts.events import (
     MAX_FRAME_BYTES,
     MAX_TEXT_CHARS,
@@ -57,5 +57,6 @@ __all__ = [
     "StageStamps",
     "Transport",
     "Utterance",
+    "derived_id",
     "envelope",
 ]

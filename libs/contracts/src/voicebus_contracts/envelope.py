@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Generic, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,11 +34,26 @@ class Envelope(BaseModel, Generic[EventT]):
     event: EventT
 
 
+def derived_id(cause: UUID, label: str) -> UUID:
+    """A deterministic event id for what `cause` leads to.
+
+    A handler that sees `cause` again (at-least-once delivery) emits the same id again, so the
+    consumers downstream, which act on an id once, see one effect.
+    """
+    return uuid5(cause, label)
+
+
 def envelope(
-    event: E, *, call_id: str, producer: str, stamps: StageStamps | None = None
+    event: E,
+    *,
+    call_id: str,
+    producer: str,
+    stamps: StageStamps | None = None,
+    event_id: UUID | None = None,
 ) -> Envelope[E]:
     """Wrap `event` for the bus, carrying the stage stamps of the turn it belongs to."""
     return Envelope[type(event)](  # type: ignore[valid-type]
+        event_id=event_id or uuid4(),
         call_id=call_id,
         schema_version=event.schema_version,
         producer=producer,
