@@ -38,7 +38,9 @@ class Resampler:
         return out
 
 
-def resample(samples: npt.NDArray[np.int16], *, from_rate: int, to_rate: int) -> npt.NDArray[np.int16]:
+def resample(
+    samples: npt.NDArray[np.int16], *, from_rate: int, to_rate: int
+) -> npt.NDArray[np.int16]:
     """Resample a whole buffer at once."""
     if from_rate == to_rate:
         return samples

@@ -46,4 +46,4 @@ AudioBytes = Annotated[
     BeforeValidator(_from_base64),
     PlainSerializer(lambda raw: base64.b64encode(raw).decode("ascii"), when_used="json"),
 ]
-"""Raw audio in Python, standard base64 in JSON; accepted from either, so any decoder can read it."""
+"""Raw audio in Python, standard base64 in JSON; either is accepted, so any decoder reads it."""

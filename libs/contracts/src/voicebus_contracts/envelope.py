@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,7 +52,8 @@ def envelope(
     event_id: UUID | None = None,
 ) -> Envelope[E]:
     """Wrap `event` for the bus, carrying the stage stamps of the turn it belongs to."""
-    return Envelope[type(event)](  # type: ignore[valid-type]
+    typed = cast("type[Envelope[E]]", Envelope.__class_getitem__(type(event)))
+    return typed(
         event_id=event_id or uuid4(),
         call_id=call_id,
         schema_version=event.schema_version,

@@ -16,7 +16,7 @@ from voicebus_contracts.audio import AudioBytes, AudioFormat
 MAX_FRAME_BYTES = 32_000
 """Largest inbound audio frame accepted (1 s of PCM16 at 16 kHz)."""
 MAX_UTTERANCE_MS = 20_000
-"""Longest utterance media publishes; a longer turn is cut there so the event fits a Kafka message."""
+"""Longest utterance media publishes; a longer turn is cut there, so the event fits a message."""
 MAX_UTTERANCE_BYTES = MAX_UTTERANCE_MS * 32
 """PCM16 at 16 kHz is 32 bytes per millisecond."""
 MAX_TEXT_CHARS = 4_000

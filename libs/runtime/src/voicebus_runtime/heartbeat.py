@@ -16,7 +16,6 @@ from faststream.kafka import KafkaBroker
 
 from voicebus_contracts import ServiceHeartbeat, envelope
 from voicebus_contracts.topics import HEARTBEATS
-
 from voicebus_runtime.bus import publish
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from voicebus_contracts import CallRoute
 
 ROUTE_TTL_S = 6 * 3600
-"""A route outlives any sane call; it is removed at call end, the TTL only cleans up after crashes."""
+"""A route outlives any sane call; removed at call end, the TTL only cleans up after crashes."""
 
 
 def _key(call_id: str) -> str:

@@ -9,7 +9,6 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from voicebus_contracts.topics import ALL_TOPICS, Topic
-
 from voicebus_runtime.bus import ensure_topics
 from voicebus_runtime.heartbeat import Heartbeat
 from voicebus_runtime.logs import configure_logging
