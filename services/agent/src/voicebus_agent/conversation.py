@@ -54,10 +54,12 @@ class Conversation:
         history = await self._store.append(
             self.call_id, Message(id=turn_id, role="user", text=caller_text)
         )
+        # On redelivery the history already goes past this turn: answer the turn as it was then.
+        upto = next(i for i, m in enumerate(history) if m.id == turn_id) + 1
         return Reply(
             reply_id=f"{turn_id}:reply",
             in_reply_to=turn_id,
-            sentences=self._responder.respond(history),
+            sentences=self._responder.respond(history[:upto]),
         )
 
     async def said(self, reply_id: str, text: str) -> None:

