@@ -7,10 +7,13 @@ VOICEBUS_TEST_REDIS_URL and VOICEBUS_TEST_POSTGRES_URL.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.engine import make_url
 
 
 def docker_available() -> bool:
@@ -49,3 +52,31 @@ def postgres_server_url() -> Iterator[str]:
             yield container.get_connection_url()
     else:
         yield "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    import asyncpg  # noqa: PLC0415 - only the PostgreSQL tests need it
+
+    url = make_url(server_url)
+    conn = await asyncpg.connect(
+        user=url.username,
+        password=url.password,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+    )
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session, dropped afterwards."""
+    name = f"voicebus_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(postgres_server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

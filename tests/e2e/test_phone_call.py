@@ -1,0 +1,100 @@
+"""A Twilio caller phones voicebus, hears the greeting, says a sentence and hears the reply.
+
+Runs the real stack (broker, Redis, every service as its own process, the local models) and
+checks the call's record through the public API, once on SQLite and once on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from voicebus_audio import mulaw_to_pcm16, pcm16_to_mulaw, resample
+from voicebus_devstack.caller import TwilioCaller
+from voicebus_devstack.harness import RunningStack
+from voicebus_stt.whisper import WhisperRecognizer
+from voicebus_tts.espeak import synthesize_pcm
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+CALLER_SENTENCE = "Please book a table for two people tomorrow evening."
+
+
+def telephone_speech(text: str) -> bytes:
+    samples, rate = synthesize_pcm(text, "en-us")
+    return pcm16_to_mulaw(resample(samples, from_rate=rate, to_rate=8000))
+
+
+def seconds_of(mulaw: bytes) -> float:
+    return len(mulaw) / 8000
+
+
+def loudness(mulaw: bytes) -> float:
+    return float(np.sqrt(np.mean(mulaw_to_pcm16(mulaw).astype(np.float64) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> WhisperRecognizer:
+    return WhisperRecognizer.from_settings()
+
+
+def transcribe(recognizer: WhisperRecognizer, mulaw: bytes) -> str:
+    speech = resample(mulaw_to_pcm16(mulaw), from_rate=8000, to_rate=16000)
+    return recognizer.transcribe(speech.astype(np.float32) / 32768.0).text
+
+
+async def test_caller_hears_greeting_and_reply_and_the_call_is_on_record(
+    stack: RunningStack, recognizer: WhisperRecognizer
+) -> None:
+    caller_speech = telephone_speech(CALLER_SENTENCE)
+    async with TwilioCaller(f"{stack.ws_url}/twilio/media") as caller:
+        greeting = await caller.wait_for_agent_audio(after=0.0, quiet_s=1.5)
+        finished_speaking = await caller.say(caller_speech)
+        reply = await caller.wait_for_agent_audio(after=finished_speaking, quiet_s=1.5)
+    call_sid = caller.call_sid
+
+    assert seconds_of(greeting) > 1.0
+    assert loudness(greeting) > 300
+    assert "voicebus" in transcribe(recognizer, greeting).lower().replace(" ", "")
+    heard_reply = transcribe(recognizer, reply).lower()
+    assert "heard" in heard_reply
+    assert "table" in heard_reply
+
+    record = await wait_for_record(stack.base_url, call_sid)
+    turns = record["turns"]
+    user_turns = [t for t in turns if t["role"] == "user"]
+    agent_turns = [t for t in turns if t["role"] == "agent"]
+    assert "table for two" in user_turns[0]["text"].lower()
+    assert len(agent_turns) == 2  # the greeting and the reply
+    answer = next(t for t in agent_turns if t["in_reply_to"] == user_turns[0]["turn_id"])
+    assert "table for two" in answer["text"].lower()
+    assert turns.index(answer) > turns.index(user_turns[0])
+    latency = answer["latency"]
+    assert all(latency[stage] is not None and latency[stage] >= 0 for stage in latency)
+    assert latency["voice_to_voice_ms"] >= latency["endpoint_ms"] + latency["stt_ms"]
+
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        listed = (await client.get("/api/calls")).json()
+        assert call_sid in [c["call_id"] for c in listed]
+        assert (await client.get("/api/calls/CA-no-such-call")).status_code == 404
+
+
+async def wait_for_record(base_url: str, call_sid: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """The call's record once it shows the call ended and the reply's latency."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        while True:
+            response = await client.get(f"/api/calls/{call_sid}")
+            if response.status_code == 200:
+                record: dict[str, Any] = response.json()
+                answered = [t for t in record["turns"] if t["role"] == "agent" and t["in_reply_to"]]
+                if record["status"] == "completed" and answered and answered[0]["latency"]:
+                    return record
+            if time.monotonic() > deadline:
+                raise AssertionError(f"incomplete record for {call_sid}: {response.text}")
+            await asyncio.sleep(0.5)
