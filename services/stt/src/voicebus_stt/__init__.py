@@ -1,0 +1,1 @@
+"""voicebus STT: turns each caller utterance into its final transcript."""

