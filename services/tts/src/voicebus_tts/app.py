@@ -1,0 +1,82 @@
+"""The TTS worker on the bus: reply text in, the call's audio out to its gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from redis.asyncio import Redis
+
+from voicebus_contracts import Envelope, ReplyTextChunk
+from voicebus_contracts.topics import REPLIES, gateway_topic
+from voicebus_runtime.bus import consumer_options, make_broker, publish
+from voicebus_runtime.registry import CallRegistry
+from voicebus_runtime.service import worker_app
+from voicebus_runtime.settings import BusSettings
+from voicebus_tts.core import PRODUCER, Speaker
+from voicebus_tts.espeak import EspeakSynthesizer, synthesize_pcm
+from voicebus_tts.ports import CallRoutes
+from voicebus_tts.routes import CachedRoutes
+from voicebus_tts.settings import TtsSettings
+
+log = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "tts"
+
+
+def create_broker(*, bus: BusSettings, speaker: Speaker, routes: CallRoutes) -> KafkaBroker:
+    """The broker with the TTS subscriber on it."""
+    broker = make_broker(bus.kafka_bootstrap, client_id=f"voicebus-tts-{bus.instance_id}")
+
+    @broker.subscriber(REPLIES.name, **consumer_options(CONSUMER_GROUP))
+    async def on_replies(env: Envelope[ReplyTextChunk]) -> None:
+        text = env.event
+        try:
+            route = await routes.lookup(env.call_id)
+            if route is None:
+                log.warning(
+                    "call %s: not in the call registry (ended, or never started); "
+                    "dropping reply %s chunk %d",
+                    env.call_id,
+                    text.reply_id,
+                    text.seq,
+                )
+                return
+            to_gateway = gateway_topic(route.gateway_id)
+            async for chunk in speaker.speak(env, route.audio_out):
+                await publish(broker, to_gateway, chunk)
+        except Exception:
+            log.exception(
+                "call %s: reply %s chunk %d not spoken", env.call_id, text.reply_id, text.seq
+            )
+
+    return broker
+
+
+def create_app(*, bus: BusSettings, settings: TtsSettings) -> FastStream:
+    """The TTS worker: eSpeak NG voice, routes from the call registry in Redis."""
+    redis = Redis.from_url(bus.redis_url)
+    speaker = Speaker(
+        synthesizer=EspeakSynthesizer(rate_wpm=settings.rate_wpm),
+        voice=settings.voice,
+        chunk_ms=settings.chunk_ms,
+        open_replies=settings.open_replies,
+    )
+    routes = CachedRoutes(registry=CallRegistry(redis), size=settings.route_cache_size)
+    broker = create_broker(bus=bus, speaker=speaker, routes=routes)
+    app = worker_app(broker, service=PRODUCER, bus=bus)
+
+    @app.on_startup
+    async def load_voice() -> None:
+        # Loads the engine and the voice before the first call, and fails fast on a bad voice name.
+        await asyncio.to_thread(
+            synthesize_pcm, "Ready.", settings.voice, rate_wpm=settings.rate_wpm
+        )
+
+    @app.on_shutdown
+    async def close_redis() -> None:
+        await redis.aclose()
+
+    return app

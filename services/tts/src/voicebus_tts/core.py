@@ -1,0 +1,128 @@
+"""Speaking a reply: synthesize each text chunk as it arrives, encode it for the call, cut it up.
+
+A reply arrives as several text chunks (sentences); its audio chunks carry one running `seq`
+across all of them. Each text chunk's speech streams through its own resampler, flushed when the
+text chunk is spoken: soxr holds back 50-100 ms of output, which would otherwise cut the end of
+a sentence off until the next one arrives. Synthesized speech starts and ends in silence, so the
+joins between sentences do not click.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+import numpy.typing as npt
+
+from voicebus_audio import Resampler, pcm16_to_mulaw
+from voicebus_contracts import (
+    AudioFormat,
+    Envelope,
+    OutboundAudioChunk,
+    ReplyTextChunk,
+    derived_id,
+    envelope,
+)
+from voicebus_tts.lru import Lru
+from voicebus_tts.ports import PcmChunk, SpeechSynthesizer
+
+PRODUCER = "tts"
+
+
+def encode(samples: npt.NDArray[np.int16], audio_out: AudioFormat) -> bytes:
+    """Mono PCM16 samples, already at `audio_out`'s rate, as `audio_out`'s bytes."""
+    if audio_out.channels > 1:
+        samples = np.repeat(samples, audio_out.channels)
+    if audio_out.encoding == "mulaw":
+        return pcm16_to_mulaw(samples)
+    return samples.astype("<i2", copy=False).tobytes()
+
+
+class SpeechEncoder:
+    """One text chunk's speech encoded for the call, resampled seamlessly across its chunks."""
+
+    def __init__(self, audio_out: AudioFormat) -> None:
+        self.audio_out = audio_out
+        self._resampler: Resampler | None = None
+
+    def encode(self, pcm: PcmChunk) -> bytes:
+        if self._resampler is None:
+            self._resampler = Resampler(
+                from_rate=pcm.sample_rate, to_rate=self.audio_out.sample_rate
+            )
+        elif self._resampler.from_rate != pcm.sample_rate:
+            raise ValueError(
+                f"speech changed sample rate mid-sentence: {self._resampler.from_rate} Hz "
+                f"then {pcm.sample_rate} Hz"
+            )
+        return encode(self._resampler.process(pcm.samples), self.audio_out)
+
+    def finish(self) -> bytes:
+        """The end of the speech: what the resampler still holds."""
+        if self._resampler is None:
+            return b""
+        return encode(self._resampler.flush(), self.audio_out)
+
+
+class Speaker:
+    """Turns a call's reply text chunks into audio chunks for its gateway."""
+
+    def __init__(
+        self, *, synthesizer: SpeechSynthesizer, voice: str, chunk_ms: int, open_replies: int
+    ) -> None:
+        self._synthesizer = synthesizer
+        self._voice = voice
+        self._chunk_ms = chunk_ms
+        self._next_seq: Lru[tuple[str, str], int] = Lru(size=open_replies)
+        """Where each reply in progress continues its audio `seq`."""
+
+    async def speak(
+        self, env: Envelope[ReplyTextChunk], audio_out: AudioFormat
+    ) -> AsyncIterator[Envelope[OutboundAudioChunk]]:
+        """The audio chunks of `env`'s text, in `audio_out`, as soon as each is ready.
+
+        The first chunk of the text goes out as soon as it is synthesized, later ones carry
+        `chunk_ms` of audio each. The reply's last text chunk ends with a chunk marked `last`,
+        empty if there is no audio left.
+        """
+        text = env.event
+        reply = (env.call_id, text.reply_id)
+        speech = SpeechEncoder(audio_out)
+        chunk_bytes = self._chunk_bytes(audio_out)
+        published = 0
+        pending = bytearray()
+
+        def chunk(audio: bytes, *, last: bool) -> Envelope[OutboundAudioChunk]:
+            nonlocal published
+            index, seq = published, self._next_seq.get(reply) or 0
+            published += 1
+            self._next_seq.put(reply, seq + 1)
+            stamps = env.stamps.stamp(tts_first_audio=time.time()) if seq == 0 else env.stamps
+            event = OutboundAudioChunk(
+                reply_id=text.reply_id, seq=seq, audio=audio, format=audio_out, last=last
+            )
+            return envelope(
+                event,
+                call_id=env.call_id,
+                producer=PRODUCER,
+                stamps=stamps,
+                event_id=derived_id(env.event_id, f"audio-{index}"),
+            )
+
+        async for pcm in self._synthesizer.synthesize(text.text, voice=self._voice):
+            pending += speech.encode(pcm)
+            while pending and (published == 0 or len(pending) >= chunk_bytes):
+                yield chunk(bytes(pending[:chunk_bytes]), last=False)
+                del pending[:chunk_bytes]
+        pending += speech.finish()
+        if text.last:
+            end = chunk(bytes(pending), last=True)
+            self._next_seq.pop(reply)
+            yield end
+        elif pending:
+            yield chunk(bytes(pending), last=False)
+
+    def _chunk_bytes(self, audio_out: AudioFormat) -> int:
+        frame_bytes = audio_out.bytes_per_sample * audio_out.channels
+        return max(1, audio_out.sample_rate * self._chunk_ms // 1000) * frame_bytes

@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from uuid import uuid4
+
+import numpy as np
+import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from redis.asyncio import Redis
+
+from voicebus_contracts import (
+    TELEPHONE,
+    AudioFormat,
+    CallRoute,
+    Envelope,
+    OutboundAudioChunk,
+    ReplyTextChunk,
+    StageStamps,
+    derived_id,
+    envelope,
+)
+from voicebus_contracts.topics import REPLIES, gateway_topic
+from voicebus_runtime.bus import publish
+from voicebus_runtime.registry import CallRegistry
+from voicebus_runtime.settings import BusSettings
+from voicebus_tts.app import create_broker
+from voicebus_tts.core import Speaker
+from voicebus_tts.ports import PcmChunk
+from voicebus_tts.routes import CachedRoutes
+
+WEB_AUDIO = AudioFormat(encoding="pcm16", sample_rate=24_000)
+FIRST_TEXT_AT = 1_700_000_000.0
+FAKE_RATE = 22_050
+FAKE_CHUNK_SAMPLES = 1_000
+FAKE_CHUNKS_PER_TEXT = 3
+
+
+class FakeSynthesizer:
+    """Speaks any non-empty text as a few 1000-sample chunks of a 440 Hz tone at 22050 Hz."""
+
+    def __init__(self, *, chunks_per_text: int = FAKE_CHUNKS_PER_TEXT) -> None:
+        self.chunks_per_text = chunks_per_text
+        self.produced = 0
+        self.voices: list[str] = []
+
+    async def synthesize(self, text: str, *, voice: str) -> AsyncIterator[PcmChunk]:
+        self.voices.append(voice)
+        if not text:
+            return
+        for _ in range(self.chunks_per_text):
+            start = self.produced * FAKE_CHUNK_SAMPLES
+            t = np.arange(start, start + FAKE_CHUNK_SAMPLES) / FAKE_RATE
+            self.produced += 1
+            samples = (8_000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+            yield PcmChunk(samples=samples, sample_rate=FAKE_RATE)
+
+
+class Gateways:
+    """The gateway topics of two replicas, as the calls' registry routes say."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.phone_id = f"gw-phone-{uuid4().hex[:8]}"
+        self.web_id = f"gw-web-{uuid4().hex[:8]}"
+        self.received: dict[str, list[Envelope[OutboundAudioChunk]]] = {
+            self.phone_id: [],
+            self.web_id: [],
+        }
+        for gateway_id, inbox in self.received.items():
+            broker.subscriber(gateway_topic(gateway_id).name)(self._collector(inbox))
+
+    @staticmethod
+    def _collector(
+        inbox: list[Envelope[OutboundAudioChunk]],
+    ) -> Callable[[Envelope[OutboundAudioChunk]], Awaitable[None]]:
+        async def collect(env: Envelope[OutboundAudioChunk]) -> None:
+            inbox.append(env)
+
+        return collect
+
+
+async def test_the_first_audio_leaves_before_the_sentence_is_synthesized() -> None:
+    synthesizer = FakeSynthesizer(chunks_per_text=20)
+    speaker = Speaker(synthesizer=synthesizer, voice="en-gb", chunk_ms=200, open_replies=4)
+    text = reply_text("call-1", "reply-1", 0, "A long sentence.", last=True)
+
+    produced_at_publish: list[int] = []
+    audio: list[OutboundAudioChunk] = []
+    async for env in speaker.speak(text, TELEPHONE):
+        produced_at_publish.append(synthesizer.produced)
+        audio.append(env.event)
+
+    assert produced_at_publish[0] * FAKE_CHUNK_SAMPLES / FAKE_RATE < 0.1  # seconds synthesized
+    assert synthesizer.voices == ["en-gb"]
+    # After the first, chunks carry 200 ms each, so the gateway gets few, sizeable messages.
+    assert {len(chunk.audio) for chunk in audio[1:-1]} == {1_600}
+    assert sum(len(chunk.audio) for chunk in audio) == pytest.approx(
+        20 * FAKE_CHUNK_SAMPLES / FAKE_RATE * 8_000, abs=4
+    )
+
+
+async def test_a_sentence_is_spoken_to_its_end_without_waiting_for_the_next() -> None:
+    speaker = Speaker(synthesizer=FakeSynthesizer(), voice="en-us", chunk_ms=200, open_replies=4)
+    text = reply_text("call-1", "reply-1", 0, "First of several sentences.", last=False)
+
+    audio = [env.event async for env in speaker.speak(text, TELEPHONE)]
+
+    assert not any(chunk.last for chunk in audio)
+    assert sum(len(chunk.audio) for chunk in audio) == pytest.approx(
+        FAKE_CHUNKS_PER_TEXT * FAKE_CHUNK_SAMPLES / FAKE_RATE * 8_000, abs=4
+    )
+
+
+@pytest.fixture
+async def registry(redis_url: str) -> AsyncIterator[CallRegistry]:
+    redis = Redis.from_url(redis_url)
+    yield CallRegistry(redis)
+    await redis.aclose()
+
+
+@pytest.fixture
+async def calls(registry: CallRegistry) -> AsyncIterator[list[CallRoute]]:
+    """Routes registered for the test, forgotten after it."""
+    routes: list[CallRoute] = []
+    yield routes
+    for route in routes:
+        await registry.forget(route.call_id)
+
+
+def reply_text(
+    call_id: str, reply_id: str, seq: int, text: str, *, last: bool
+) -> Envelope[ReplyTextChunk]:
+    stamps = StageStamps(reply_first_text=FIRST_TEXT_AT)
+    chunk = ReplyTextChunk(reply_id=reply_id, in_reply_to="turn-1", seq=seq, text=text, last=last)
+    return envelope(chunk, call_id=call_id, producer="agent", stamps=stamps)
+
+
+async def start_call(
+    registry: CallRegistry, calls: list[CallRoute], gateway_id: str, audio_out: AudioFormat
+) -> str:
+    call_id = f"call-{uuid4()}"
+    route = CallRoute(
+        call_id=call_id,
+        gateway_id=gateway_id,
+        transport="twilio" if audio_out == TELEPHONE else "web",
+        agent_id="demo",
+        audio_out=audio_out,
+    )
+    await registry.register(route)
+    calls.append(route)
+    return call_id
+
+
+@pytest.fixture
+def broker(registry: CallRegistry) -> KafkaBroker:
+    speaker = Speaker(synthesizer=FakeSynthesizer(), voice="en-us", chunk_ms=50, open_replies=16)
+    routes = CachedRoutes(registry=registry, size=16)
+    return create_broker(bus=BusSettings(), speaker=speaker, routes=routes)
+
+
+async def test_a_replys_audio_goes_to_the_calls_gateway_in_the_calls_format(
+    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+) -> None:
+    gateways = Gateways(broker)
+    phone_call = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
+    web_call = await start_call(registry, calls, gateways.web_id, WEB_AUDIO)
+    texts = [
+        reply_text(phone_call, "reply-1", 0, "Hello there.", last=False),
+        reply_text(phone_call, "reply-1", 1, "How can I help?", last=True),
+        reply_text(web_call, "reply-2", 0, "Welcome.", last=True),
+    ]
+
+    async with TestKafkaBroker(broker):
+        for env in texts:
+            await publish(broker, REPLIES, env)
+
+    phone = gateways.received[gateways.phone_id]
+    web = gateways.received[gateways.web_id]
+    assert {env.call_id for env in phone} == {phone_call}
+    assert {env.call_id for env in web} == {web_call}
+    assert {env.event.format for env in phone} == {TELEPHONE}
+    assert {env.event.format for env in web} == {WEB_AUDIO}
+    synthesized_s = FAKE_CHUNKS_PER_TEXT * FAKE_CHUNK_SAMPLES / FAKE_RATE  # per sentence
+    phone_bytes = sum(len(env.event.audio) for env in phone)
+    web_bytes = sum(len(env.event.audio) for env in web)
+    assert phone_bytes == pytest.approx(2 * synthesized_s * 8_000, abs=4)
+    assert web_bytes == pytest.approx(synthesized_s * 24_000 * 2, abs=8)
+
+
+async def test_a_reply_is_one_stream_numbered_across_its_sentences(
+    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+) -> None:
+    gateways = Gateways(broker)
+    call_id = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
+    texts = [
+        reply_text(call_id, "reply-1", 0, "Sure.", last=False),
+        reply_text(call_id, "reply-1", 1, "Your order ships today.", last=False),
+        reply_text(call_id, "reply-1", 2, "Anything else?", last=True),
+    ]
+
+    async with TestKafkaBroker(broker):
+        for env in texts:
+            await publish(broker, REPLIES, env)
+
+    audio = gateways.received[gateways.phone_id]
+    assert [env.event.seq for env in audio] == list(range(len(audio)))
+    assert len(audio) > len(texts)
+    assert [env.event.last for env in audio] == [False] * (len(audio) - 1) + [True]
+    assert {env.event.reply_id for env in audio} == {"reply-1"}
+    first, *rest = audio
+    assert first.stamps.reply_first_text == FIRST_TEXT_AT
+    assert first.stamps.tts_first_audio is not None
+    assert first.stamps.tts_first_audio > FIRST_TEXT_AT
+    assert all(env.stamps.tts_first_audio is None for env in rest)
+    assert first.event_id == derived_id(texts[0].event_id, "audio-0")
+    assert len({env.event_id for env in audio}) == len(audio)
+
+
+async def test_a_reply_ending_in_silence_still_ends(
+    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+) -> None:
+    gateways = Gateways(broker)
+    call_id = await start_call(registry, calls, gateways.web_id, WEB_AUDIO)
+
+    async with TestKafkaBroker(broker):
+        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 0, "Okay.", last=False))
+        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 1, "", last=True))
+
+    audio = gateways.received[gateways.web_id]
+    end = audio[-1].event
+    assert end.last
+    assert end.seq == len(audio) - 1
+    spoken_bytes = sum(len(env.event.audio) for env in audio)
+    one_sentence_bytes = FAKE_CHUNKS_PER_TEXT * FAKE_CHUNK_SAMPLES / FAKE_RATE * 24_000 * 2
+    assert spoken_bytes == pytest.approx(one_sentence_bytes, abs=8)
+
+
+async def test_a_call_keeps_its_route_for_the_rest_of_the_reply(
+    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+) -> None:
+    gateways = Gateways(broker)
+    call_id = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
+
+    async with TestKafkaBroker(broker):
+        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 0, "One.", last=False))
+        await registry.forget(call_id)  # Redis briefly unreachable, or the key expired
+        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 1, "Two.", last=True))
+
+    assert gateways.received[gateways.phone_id][-1].event.last
+
+
+async def test_a_reply_for_an_unknown_call_is_dropped_with_a_warning(
+    broker: KafkaBroker,
+    registry: CallRegistry,
+    calls: list[CallRoute],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gateways = Gateways(broker)
+    known_call = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
+    unknown_call = f"call-{uuid4()}"
+
+    with caplog.at_level(logging.WARNING, logger="voicebus_tts"):
+        async with TestKafkaBroker(broker):
+            await publish(broker, REPLIES, reply_text(unknown_call, "r-x", 0, "Hi.", last=True))
+            await publish(broker, REPLIES, reply_text(known_call, "r-y", 0, "Hi.", last=True))
+
+    assert unknown_call in caplog.text
+    assert "not in the call registry" in caplog.text
+    received = [env for inbox in gateways.received.values() for env in inbox]
+    assert received
+    assert {env.call_id for env in received} == {known_call}
