@@ -34,7 +34,8 @@ def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
         enable_idempotence=False,
         allow_auto_create_topics=False,
         graceful_timeout=10.0,
-        log_level=logging.INFO,
+        # FastStream logs every message received and processed at this level: keep it off INFO.
+        log_level=logging.DEBUG,
     )
 
 

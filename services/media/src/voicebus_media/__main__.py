@@ -1,0 +1,19 @@
+"""Run the media worker: `voicebus-media` (or `python -m voicebus_media`)."""
+
+from __future__ import annotations
+
+from voicebus_media.app import build_broker
+from voicebus_media.settings import MediaSettings
+from voicebus_media.silero import SileroVad
+from voicebus_runtime.service import run, worker_app
+from voicebus_runtime.settings import BusSettings
+
+
+def main() -> None:
+    bus = BusSettings()
+    broker, _ = build_broker(bus=bus, settings=MediaSettings(), vad=SileroVad())
+    run(worker_app(broker, service="media", bus=bus), bus=bus)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Media service settings (env prefix VOICEBUS_MEDIA_)."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MediaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOICEBUS_MEDIA_", extra="ignore")
+
+    speech_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """VAD speech probability at or above which a window starts (or may start) a turn."""
+    silence_threshold: float = Field(default=0.35, gt=0.0, lt=1.0)
+    """Once speech has started, a window counts as silence only below this (hysteresis)."""
+    min_speech_ms: int = Field(default=200, ge=0, le=2_000)
+    """Speech must last this long before a turn starts; shorter blips are ignored."""
+    end_of_turn_silence_ms: int = Field(default=500, gt=0, le=10_000)
+    """Silence after the caller's last speech that ends the turn."""
+    preroll_ms: int = Field(default=200, ge=0, le=2_000)
+    """Audio kept from before the detected speech start, so the utterance keeps its onset."""
+    trailing_silence_ms: int = Field(default=200, ge=0)
+    """Silence after the last speech included at the end of the utterance."""
+    idle_call_timeout_s: float = Field(default=120.0, gt=0.0)
+    """A call without frames for this long is forgotten even if its CallEnded never arrived."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.silence_threshold > self.speech_threshold:
+            raise ValueError("silence_threshold must not exceed speech_threshold")
+        if self.trailing_silence_ms > self.end_of_turn_silence_ms:
+            raise ValueError("trailing_silence_ms must not exceed end_of_turn_silence_ms")
+        return self

@@ -1,0 +1,156 @@
+"""TurnDetector against a scripted VAD: when turns start, end, are ignored or cut."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from voicebus_contracts import MAX_UTTERANCE_MS
+from voicebus_media.ports import Samples
+from voicebus_media.settings import MediaSettings
+from voicebus_media.turns import TurnDetector, TurnEnded, TurnEvent, TurnStarted
+
+WINDOW = 512
+WINDOW_MS = 32
+FRAME = 320
+"""Samples per 20 ms frame at 16 kHz, the way a call's audio arrives."""
+FRAME_S = 0.02
+T0 = 1_700_000_000.0
+
+SPEECH, DOUBT, SILENCE = 0.9, 0.4, 0.05
+"""Probabilities: above speech_threshold, between the thresholds, below silence_threshold."""
+
+
+class ScriptedVad:
+    """Answers each window with the next probability of its script."""
+
+    window_samples = WINDOW
+
+    def __init__(self, script: list[float]) -> None:
+        self._script: Iterator[float] = iter(script)
+
+    def speech_probability(self, window: Samples) -> float:
+        assert window.shape == (WINDOW,)
+        return next(self._script)
+
+
+def script(*parts: tuple[float, int]) -> list[float]:
+    return [p for probability, count in parts for p in [probability] * count]
+
+
+def listen(probabilities: list[float], settings: MediaSettings | None = None) -> list[TurnEvent]:
+    """Feed as many windows as scripted, in 20 ms frames; window i's samples all equal i."""
+    detector = TurnDetector(vad=ScriptedVad(probabilities), settings=settings or MediaSettings())
+    audio = np.repeat(np.arange(len(probabilities), dtype=np.int16), WINDOW)
+    events: list[TurnEvent] = []
+    for n, start in enumerate(range(0, len(audio), FRAME)):
+        events += detector.feed(
+            audio[start : start + FRAME], frame_start=start, heard_at=T0 + n * FRAME_S
+        )
+    return events
+
+
+def frame_heard_at(window: int) -> float:
+    """When the frame holding the first sample of `window` was received."""
+    return T0 + (window * WINDOW // FRAME) * FRAME_S
+
+
+def test_a_turn_starts_after_min_speech_and_ends_after_the_silence_window() -> None:
+    events = listen(script((SILENCE, 20), (SPEECH, 30), (SILENCE, 20)))
+
+    assert len(events) == 2
+    started, ended = events
+    assert started == TurnStarted(speech_offset_ms=20 * WINDOW_MS)
+    assert isinstance(ended, TurnEnded)
+    assert not ended.cut
+    assert ended.speech_offset_ms == 20 * WINDOW_MS
+    assert ended.speech_end_offset_ms == 50 * WINDOW_MS
+    # 200 ms pre-roll + 30 speech windows + 200 ms trailing silence
+    assert len(ended.audio) == 3200 + 30 * WINDOW + 3200
+    assert ended.audio[3200] == 20  # the first speech window follows the pre-roll
+    assert ended.audio[0] == (20 * WINDOW - 3200) // WINDOW
+    assert ended.audio[-1] == (50 * WINDOW + 3200 - 1) // WINDOW
+    assert ended.speech_ended_at == frame_heard_at(50)
+
+
+def test_the_turn_starts_only_after_min_speech_ms_of_speech() -> None:
+    settings = MediaSettings(min_speech_ms=200)  # 7 windows of 32 ms
+    assert listen(script((SILENCE, 5), (SPEECH, 6)), settings) == []
+    assert listen(script((SILENCE, 5), (SPEECH, 7)), settings) == [
+        TurnStarted(speech_offset_ms=5 * WINDOW_MS)
+    ]
+
+
+def test_a_short_blip_is_not_a_turn() -> None:
+    events = listen(script((SILENCE, 10), (SPEECH, 4), (SILENCE, 30), (SPEECH, 3), (SILENCE, 5)))
+    assert events == []
+
+
+def test_a_pause_shorter_than_the_end_of_turn_silence_keeps_one_turn() -> None:
+    events = listen(script((SILENCE, 10), (SPEECH, 20), (SILENCE, 10), (SPEECH, 20), (SILENCE, 20)))
+
+    assert [type(e) for e in events] == [TurnStarted, TurnEnded]
+    ended = events[1]
+    assert isinstance(ended, TurnEnded)
+    assert ended.speech_end_offset_ms == 60 * WINDOW_MS
+    assert ended.speech_ended_at == frame_heard_at(60)
+
+
+def test_the_end_of_turn_silence_is_configurable() -> None:
+    pause = script((SILENCE, 10), (SPEECH, 20), (SILENCE, 10), (SPEECH, 20), (SILENCE, 20))
+    events = listen(pause, MediaSettings(end_of_turn_silence_ms=300, trailing_silence_ms=100))
+    assert [type(e) for e in events] == [TurnStarted, TurnEnded, TurnStarted, TurnEnded]
+
+
+def test_once_speaking_only_a_clear_silence_counts_as_silence() -> None:
+    # Doubtful windows do not start a turn...
+    assert listen(script((SILENCE, 5), (DOUBT, 30), (SILENCE, 20))) == []
+    # ...but keep one going.
+    events = listen(script((SILENCE, 5), (SPEECH, 10), (DOUBT, 20), (SILENCE, 20)))
+    ended = events[-1]
+    assert isinstance(ended, TurnEnded)
+    assert ended.speech_end_offset_ms == 35 * WINDOW_MS
+
+
+def test_a_turn_longer_than_the_longest_utterance_is_cut_and_listening_goes_on() -> None:
+    long_speech = MAX_UTTERANCE_MS // WINDOW_MS + 100
+    events = listen(script((SILENCE, 10), (SPEECH, long_speech), (SILENCE, 20)))
+
+    assert [type(e) for e in events] == [TurnStarted, TurnEnded, TurnStarted, TurnEnded]
+    _, cut, resumed, last = events
+    assert isinstance(cut, TurnEnded)
+    assert isinstance(resumed, TurnStarted)
+    assert isinstance(last, TurnEnded)
+    assert cut.cut
+    assert len(cut.audio) <= MAX_UTTERANCE_MS * 16
+    assert len(cut.audio) > (MAX_UTTERANCE_MS - WINDOW_MS) * 16
+    assert resumed.speech_offset_ms == cut.speech_end_offset_ms
+    assert last.speech_offset_ms == resumed.speech_offset_ms
+    assert not last.cut
+    # Nothing is heard twice: the second turn starts where the cut one stopped.
+    assert last.audio[0] == cut.audio[-1] + 1
+
+
+@pytest.mark.parametrize("frame", [160, 512, 2000])
+def test_how_audio_is_chunked_does_not_change_the_turn(frame: int) -> None:
+    probabilities = script((SILENCE, 20), (SPEECH, 30), (SILENCE, 20))
+    detector = TurnDetector(vad=ScriptedVad(probabilities), settings=MediaSettings())
+    audio = np.repeat(np.arange(len(probabilities), dtype=np.int16), WINDOW)
+    events: list[TurnEvent] = []
+    for start in range(0, len(audio), frame):
+        events += detector.feed(audio[start : start + frame], frame_start=start, heard_at=T0)
+
+    assert [type(e) for e in events] == [TurnStarted, TurnEnded]
+    ended = events[1]
+    assert isinstance(ended, TurnEnded)
+    assert len(ended.audio) == 3200 + 30 * WINDOW + 3200
+
+
+def test_offsets_count_from_where_listening_started() -> None:
+    detector = TurnDetector(vad=ScriptedVad(script((SPEECH, 10))), settings=MediaSettings())
+    events = detector.feed(
+        np.zeros(10 * WINDOW, dtype=np.int16), frame_start=60 * 16_000, heard_at=T0
+    )
+    assert events == [TurnStarted(speech_offset_ms=60_000)]
