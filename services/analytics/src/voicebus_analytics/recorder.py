@@ -1,0 +1,100 @@
+"""The analytics core: turns the events of calls into records in a CallStore.
+
+Plain Python: it takes envelopes and a store; the app module feeds it from the bus.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, assert_never
+
+from pydantic import Field
+
+from voicebus_analytics.ports import CallStore
+from voicebus_analytics.records import (
+    CallClosed,
+    CallerTurn,
+    CallOpened,
+    ReplyPlayback,
+    ReplyText,
+)
+from voicebus_contracts import (
+    CallEnded,
+    CallStarted,
+    Envelope,
+    FinalTranscript,
+    LatencyBreakdown,
+    ReplyPlaybackStarted,
+    ReplyTextChunk,
+)
+
+RecordedEvent = Annotated[
+    CallStarted | CallEnded | FinalTranscript | ReplyTextChunk | ReplyPlaybackStarted,
+    Field(discriminator="type"),
+]
+"""Every event analytics records, from the calls, transcripts, replies and playback topics."""
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+class Recorder:
+    """Records each event of a call as the fact it states."""
+
+    def __init__(self, *, store: CallStore) -> None:
+        self._store = store
+
+    async def record(self, env: Envelope[RecordedEvent]) -> None:
+        call_id, created_at, stamps = env.call_id, _utc(env.created_at), env.stamps
+        match env.event:
+            case CallStarted() as started:
+                await self._store.open_call(
+                    CallOpened(
+                        call_id=call_id,
+                        transport=started.transport,
+                        agent_id=started.agent_id,
+                        from_number=started.from_number,
+                        to_number=started.to_number,
+                        started_at=created_at,
+                    )
+                )
+            case CallEnded() as ended:
+                await self._store.close_call(
+                    CallClosed(call_id=call_id, ended_at=created_at, reason=ended.reason)
+                )
+            case FinalTranscript() as transcript:
+                await self._store.record_caller_turn(
+                    CallerTurn(
+                        call_id=call_id,
+                        turn_id=transcript.turn_id,
+                        text=transcript.text,
+                        ended_at=None if stamps.speech_ended is None else _utc(stamps.speech_ended),
+                        created_at=created_at,
+                    )
+                )
+            case ReplyTextChunk() as chunk:
+                await self._store.record_reply_text(
+                    ReplyText(
+                        call_id=call_id,
+                        reply_id=chunk.reply_id,
+                        in_reply_to=chunk.in_reply_to,
+                        seq=chunk.seq,
+                        text=chunk.text,
+                        created_at=created_at,
+                    )
+                )
+            case ReplyPlaybackStarted() as playback:
+                started_at = stamps.playback_started
+                await self._store.record_playback(
+                    ReplyPlayback(
+                        call_id=call_id,
+                        reply_id=playback.reply_id,
+                        started_at=created_at if started_at is None else _utc(started_at),
+                        created_at=created_at,
+                        stamps=stamps,
+                        latency=LatencyBreakdown.of(stamps),
+                    )
+                )
+            case _:
+                assert_never(env.event)

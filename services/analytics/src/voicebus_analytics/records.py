@@ -1,0 +1,65 @@
+"""What the events of a call say, as the facts analytics records.
+
+Each fact is an absolute statement ("the call started at t", "chunk 2 of reply r says x"), so
+recording it twice, or before a fact it logically follows, leaves the same records behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from voicebus_contracts import LatencyBreakdown, StageStamps, Transport
+
+
+@dataclass(frozen=True)
+class CallOpened:
+    call_id: str
+    transport: Transport
+    agent_id: str
+    from_number: str | None
+    to_number: str | None
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class CallClosed:
+    call_id: str
+    ended_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    """What the caller said in one turn."""
+
+    call_id: str
+    turn_id: str
+    text: str
+    ended_at: datetime | None
+    """End of the caller's speech, where the gateway stamped it."""
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReplyText:
+    """One chunk of the agent's reply."""
+
+    call_id: str
+    reply_id: str
+    in_reply_to: str | None
+    seq: int
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReplyPlayback:
+    """The caller started hearing a reply: the end of the turn's latency chain."""
+
+    call_id: str
+    reply_id: str
+    started_at: datetime
+    created_at: datetime
+    stamps: StageStamps
+    latency: LatencyBreakdown

@@ -1,0 +1,228 @@
+"""The call store in SQL (PostgreSQL or SQLite), through SQLAlchemy's asyncio engine.
+
+Idempotence comes from natural keys, not from remembering event ids: a call is keyed by its id,
+a turn by (call, role, turn id or reply id), a reply chunk by (call, reply, seq). Every write is
+an upsert that sets the values its event states (or keeps the earliest `created_at`), so a
+redelivered event rewrites what is already there, and events of different topics commute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from voicebus_analytics.records import (
+    CallClosed,
+    CallerTurn,
+    CallOpened,
+    ReplyPlayback,
+    ReplyText,
+)
+from voicebus_analytics.tables import Base, CallRow, ReplyChunkRow, TurnRow
+from voicebus_analytics.views import CallDetail, CallSummary, Turn
+from voicebus_contracts import LatencyBreakdown
+
+IN_PROGRESS = "in-progress"
+COMPLETED = "completed"
+_LATENCY_FIELDS = tuple(LatencyBreakdown.model_fields)
+_TURN_KEY = ("call_id", "role", "turn_id")
+
+
+def _agent_turn_key(call_id: str, reply_id: str) -> dict[str, str]:
+    return {"call_id": call_id, "role": "agent", "turn_id": reply_id}
+
+
+class SqlCallStore:
+    """Keeps calls, turns and reply chunks in the tables of `tables`, created by the migrations."""
+
+    def __init__(self, *, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._insert: Callable[[type[Base]], postgresql.Insert | sqlite.Insert] = (
+            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    async def _upsert(
+        self,
+        session: AsyncSession,
+        row_type: type[Base],
+        values: Mapping[str, Any],
+        *,
+        key: Iterable[str],
+        overwrite: Iterable[str] = (),
+        earliest: Iterable[str] = (),
+    ) -> None:
+        """Insert `values`, or update the existing row: `overwrite` columns take the new value,
+        `earliest` columns the smaller of both; with nothing to update, the row is left alone."""
+        statement = self._insert(row_type).values(**values)
+        existing = row_type.__table__.c
+        changes: dict[str, ColumnElement[Any]] = {
+            column: statement.excluded[column] for column in overwrite
+        }
+        for column in earliest:
+            new, old = statement.excluded[column], existing[column]
+            changes[column] = case((new < old, new), else_=old)
+        await session.execute(
+            statement.on_conflict_do_update(index_elements=list(key), set_=changes)
+            if changes
+            else statement.on_conflict_do_nothing(index_elements=list(key))
+        )
+
+    async def _ensure_call(self, session: AsyncSession, call_id: str) -> None:
+        """The call's row, so a turn seen before CallStarted has a call to belong to."""
+        await self._upsert(
+            session, CallRow, {"call_id": call_id, "status": IN_PROGRESS}, key=["call_id"]
+        )
+
+    async def open_call(self, call: CallOpened) -> None:
+        async with self._sessions.begin() as session:
+            # Status is left alone on conflict: a redelivered CallStarted must not reopen a call.
+            await self._upsert(
+                session,
+                CallRow,
+                {
+                    "call_id": call.call_id,
+                    "status": IN_PROGRESS,
+                    "transport": call.transport,
+                    "agent_id": call.agent_id,
+                    "from_number": call.from_number,
+                    "to_number": call.to_number,
+                    "started_at": call.started_at,
+                },
+                key=["call_id"],
+                overwrite=["transport", "agent_id", "from_number", "to_number", "started_at"],
+            )
+
+    async def close_call(self, call: CallClosed) -> None:
+        async with self._sessions.begin() as session:
+            await self._upsert(
+                session,
+                CallRow,
+                {
+                    "call_id": call.call_id,
+                    "status": COMPLETED,
+                    "ended_at": call.ended_at,
+                    "end_reason": call.reason,
+                },
+                key=["call_id"],
+                overwrite=["status", "ended_at", "end_reason"],
+            )
+
+    async def record_caller_turn(self, turn: CallerTurn) -> None:
+        async with self._sessions.begin() as session:
+            await self._ensure_call(session, turn.call_id)
+            await self._upsert(
+                session,
+                TurnRow,
+                {
+                    "call_id": turn.call_id,
+                    "role": "user",
+                    "turn_id": turn.turn_id,
+                    "text": turn.text,
+                    "ended_at": turn.ended_at,
+                    "created_at": turn.created_at,
+                },
+                key=_TURN_KEY,
+                overwrite=["text", "ended_at", "created_at"],
+            )
+
+    async def record_reply_text(self, text: ReplyText) -> None:
+        async with self._sessions.begin() as session:
+            await self._ensure_call(session, text.call_id)
+            await self._upsert(
+                session,
+                ReplyChunkRow,
+                {
+                    "call_id": text.call_id,
+                    "reply_id": text.reply_id,
+                    "seq": text.seq,
+                    "text": text.text,
+                },
+                key=["call_id", "reply_id", "seq"],
+            )
+            turn_key = _agent_turn_key(text.call_id, text.reply_id)
+            await self._upsert(
+                session,
+                TurnRow,
+                {**turn_key, "in_reply_to": text.in_reply_to, "created_at": text.created_at},
+                key=_TURN_KEY,
+                overwrite=["in_reply_to"],
+                earliest=["created_at"],
+            )
+            # Rebuilt from all chunks seen so far, so chunks may come in any order. The chunks of
+            # one reply share a call, hence a partition, hence one handler at a time.
+            chunks = await session.scalars(
+                select(ReplyChunkRow.text)
+                .where(
+                    ReplyChunkRow.call_id == text.call_id, ReplyChunkRow.reply_id == text.reply_id
+                )
+                .order_by(ReplyChunkRow.seq)
+            )
+            await session.execute(
+                update(TurnRow)
+                .filter_by(**turn_key)
+                .values(text=" ".join(chunk.strip() for chunk in chunks if chunk.strip()))
+            )
+
+    async def record_playback(self, playback: ReplyPlayback) -> None:
+        async with self._sessions.begin() as session:
+            await self._ensure_call(session, playback.call_id)
+            await self._upsert(
+                session,
+                TurnRow,
+                {
+                    **_agent_turn_key(playback.call_id, playback.reply_id),
+                    "created_at": playback.created_at,
+                    "started_at": playback.started_at,
+                    "stamps": playback.stamps.model_dump(),
+                    **playback.latency.model_dump(),
+                },
+                key=_TURN_KEY,
+                overwrite=["started_at", "stamps", *_LATENCY_FIELDS],
+                earliest=["created_at"],
+            )
+
+    async def calls(self, *, limit: int, offset: int) -> list[CallSummary]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(CallRow)
+                .order_by(CallRow.started_at.desc().nulls_last(), CallRow.call_id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [CallSummary.model_validate(row) for row in rows]
+
+    async def call(self, call_id: str) -> CallDetail | None:
+        async with self._sessions() as session:
+            row = await session.get(CallRow, call_id)
+            if row is None:
+                return None
+            turns = await session.scalars(
+                select(TurnRow)
+                .where(TurnRow.call_id == call_id)
+                .order_by(TurnRow.created_at, TurnRow.id)
+            )
+            return CallDetail(
+                **CallSummary.model_validate(row).model_dump(),
+                turns=[_turn(turn) for turn in turns],
+            )
+
+
+def _turn(row: TurnRow) -> Turn:
+    latency = (
+        None
+        if row.stamps is None
+        else LatencyBreakdown(**{name: getattr(row, name) for name in _LATENCY_FIELDS})
+    )
+    return Turn(
+        role=row.role,
+        turn_id=row.turn_id,
+        text=row.text,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        in_reply_to=row.in_reply_to,
+        latency=latency,
+    )

@@ -1,0 +1,104 @@
+"""The analytics tables, as SQLAlchemy models (the migrations in migrations/ create them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite keeps no zone, so it is restored)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: analytics stores UTC instants only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON().with_variant(JSONB, "postgresql"),
+    }
+
+
+CALL_ID = String(128)
+
+
+class CallRow(Base):
+    __tablename__ = "calls"
+
+    call_id: Mapped[str] = mapped_column(CALL_ID, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    transport: Mapped[str | None] = mapped_column(String(16))
+    agent_id: Mapped[str | None] = mapped_column(String(128))
+    from_number: Mapped[str | None] = mapped_column(String)
+    to_number: Mapped[str | None] = mapped_column(String)
+    started_at: Mapped[datetime | None] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class TurnRow(Base):
+    """A caller turn (keyed by its turn id) or an agent turn (keyed by its reply id)."""
+
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("call_id", "role", "turn_id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    call_id: Mapped[str] = mapped_column(CALL_ID, ForeignKey("calls.call_id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(8))
+    turn_id: Mapped[str] = mapped_column(String)
+    text: Mapped[str] = mapped_column(Text, default="")
+    in_reply_to: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime]
+    """When the turn's earliest event was created: its place in the conversation."""
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    endpoint_ms: Mapped[float | None] = mapped_column(Float)
+    stt_ms: Mapped[float | None] = mapped_column(Float)
+    first_text_ms: Mapped[float | None] = mapped_column(Float)
+    first_audio_ms: Mapped[float | None] = mapped_column(Float)
+    send_ms: Mapped[float | None] = mapped_column(Float)
+    voice_to_voice_ms: Mapped[float | None] = mapped_column(Float)
+    stamps: Mapped[dict[str, Any] | None]
+    """The raw stage stamps of the agent turn, from its playback event."""
+
+
+class ReplyChunkRow(Base):
+    __tablename__ = "reply_chunks"
+
+    call_id: Mapped[str] = mapped_column(
+        CALL_ID, ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True
+    )
+    reply_id: Mapped[str] = mapped_column(String, primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
