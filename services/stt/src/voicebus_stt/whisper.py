@@ -47,6 +47,9 @@ class WhisperRecognizer:
             vad_filter=False,
             condition_on_previous_text=False,
             without_timestamps=True,
+            # One greedy pass: the default fallback re-decodes at rising temperatures when the
+            # first pass looks unsure, which multiplies the latency and makes the text random.
+            temperature=0.0,
         )
         # `segments` is lazy: the decoding happens while it is consumed, here.
         text = "".join(segment.text for segment in segments).strip()

@@ -1,0 +1,41 @@
+"""`voicebus-gateway`: provision the bus topics, then serve the gateway with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+
+from voicebus_contracts.topics import ALL_TOPICS, gateway_topic
+from voicebus_gateway.app import create_app
+from voicebus_gateway.settings import GatewaySettings
+from voicebus_runtime.bus import ensure_topics
+from voicebus_runtime.logs import configure_logging
+from voicebus_runtime.settings import BusSettings
+
+WS_MAX_MESSAGE_BYTES = 1024 * 1024
+"""Far above any Twilio message; bounds what one socket can make us buffer."""
+
+
+async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
+    """Create this replica's topics (and the shared ones) before consuming, then serve."""
+    own_topic = gateway_topic(settings.resolved_gateway_id(bus))
+    await ensure_topics(bus.kafka_bootstrap, (*ALL_TOPICS, own_topic))
+    config = uvicorn.Config(
+        create_app(settings, bus),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+    )
+    await uvicorn.Server(config).serve()
+
+
+def main() -> None:
+    bus = BusSettings()
+    configure_logging(bus.log_level)
+    asyncio.run(serve(GatewaySettings(), bus))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Gateway settings (env prefix VOICEBUS_GATEWAY_, plus the edge's shared VOICEBUS_* names)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from voicebus_runtime.settings import BusSettings
+
+_NOT_IN_TOPIC_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VOICEBUS_GATEWAY_", extra="ignore", validate_by_name=True
+    )
+
+    gateway_id: str | None = Field(
+        default=None,
+        validation_alias="VOICEBUS_GATEWAY_ID",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._-]+$",
+    )
+    """This replica's id, naming the topic it reads; derived from the instance id if unset."""
+    host: str = Field(default="127.0.0.1", validation_alias="VOICEBUS_HOST")
+    port: int = Field(default=8080, validation_alias="VOICEBUS_PORT", ge=0, le=65_535)
+    public_url: str | None = Field(default=None, validation_alias="VOICEBUS_PUBLIC_URL")
+    """Where Twilio reaches this gateway (https://voice.example.com); else the request's Host."""
+    analytics_url: str = Field(
+        default="http://127.0.0.1:8081", validation_alias="VOICEBUS_ANALYTICS_URL"
+    )
+    default_agent: str = Field(default="default", min_length=1, max_length=128)
+    """The agent a Twilio call talks to."""
+    required_services: Annotated[tuple[str, ...], NoDecode] = (
+        "gateway",
+        "media",
+        "stt",
+        "agent",
+        "tts",
+        "analytics",
+    )
+    """Services /healthz requires a recent heartbeat from (comma-separated in the environment)."""
+    heartbeat_stale_s: float = Field(default=10.0, gt=0)
+    """A service whose last heartbeat is older than this counts as down."""
+    playback_lead_ms: int = Field(default=100, ge=20, le=2_000)
+    """Reply audio sent ahead of real time, so network jitter does not starve the caller's end."""
+
+    @field_validator("required_services", mode="before")
+    @classmethod
+    def _split_services(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"must be an http(s) URL (https://voice.example.com): {value!r}")
+        return value
+
+    def resolved_gateway_id(self, bus: BusSettings) -> str:
+        """The configured id, else the instance id made safe for a Kafka topic name."""
+        if self.gateway_id is not None:
+            return self.gateway_id
+        return _NOT_IN_TOPIC_NAME.sub("-", bus.instance_id)[:128]
