@@ -88,6 +88,24 @@ def test_a_short_blip_is_not_a_turn() -> None:
     assert events == []
 
 
+def test_a_wavering_onset_keeps_the_first_word() -> None:
+    # Silero's scores for "Please book..." after a long silence: dips under the threshold
+    # shorter than onset_gap_ms must not restart the onset, or "Please" is lost.
+    onset = [0.68, 0.44, 0.50, 0.33, 0.49, 0.45, 0.32, 0.25, 0.70, 0.77, 0.75, 0.78]
+    events = listen(script((SILENCE, 20)) + onset + script((SPEECH, 10), (SILENCE, 20)))
+    assert events[0] == TurnStarted(speech_offset_ms=20 * WINDOW_MS)
+    assert isinstance(events[1], TurnEnded)
+    assert events[1].speech_offset_ms == 20 * WINDOW_MS
+
+
+def test_a_pause_of_onset_gap_ms_before_confirmation_restarts_the_onset() -> None:
+    settings = MediaSettings(onset_gap_ms=96)  # 3 windows
+    events = listen(
+        script((SILENCE, 5), (SPEECH, 2), (SILENCE, 3), (SPEECH, 10), (SILENCE, 20)), settings
+    )
+    assert events[0] == TurnStarted(speech_offset_ms=10 * WINDOW_MS)
+
+
 def test_a_pause_shorter_than_the_end_of_turn_silence_keeps_one_turn() -> None:
     events = listen(script((SILENCE, 10), (SPEECH, 20), (SILENCE, 10), (SPEECH, 20), (SILENCE, 20)))
 

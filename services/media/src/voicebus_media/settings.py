@@ -17,6 +17,11 @@ class MediaSettings(BaseSettings):
     """Once speech has started, a window counts as silence only below this (hysteresis)."""
     min_speech_ms: int = Field(default=200, ge=0, le=2_000)
     """Speech must last this long before a turn starts; shorter blips are ignored."""
+    onset_gap_ms: int = Field(default=100, gt=0, le=1_000)
+    """Before a turn is confirmed, a pause this long means what came before was a blip.
+
+    Speech onsets waver around the threshold (a plosive, a soft first syllable): shorter dips
+    must not restart the onset, or the turn's first word is lost."""
     end_of_turn_silence_ms: int = Field(default=500, gt=0, le=10_000)
     """Silence after the caller's last speech that ends the turn."""
     preroll_ms: int = Field(default=200, ge=0, le=2_000)

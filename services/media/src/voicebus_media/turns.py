@@ -5,11 +5,12 @@ VAD windows and runs a small state machine over their speech probabilities:
 
     listening --speech window--> maybe speaking --min_speech_ms of speech--> speaking
         ^                               |                                       |
-        +-------- silence (a blip) -----+      end_of_turn_silence_ms of silence +
+        +--- onset_gap_ms of silence ---+      end_of_turn_silence_ms of silence +
         +--------------------------------------- or MAX_UTTERANCE_MS of audio ---+
 
-A window starts speech at `speech_threshold`; once speaking, only a window below the lower
-`silence_threshold` counts as silence (hysteresis), so speech that wavers does not flicker.
+A window starts speech at `speech_threshold`; from then on, only a window below the lower
+`silence_threshold` counts as silence (hysteresis), so speech that wavers does not flicker, and a
+dip shorter than `onset_gap_ms` does not throw away the onset of a turn being confirmed.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class TurnDetector:
         self._silence_threshold = settings.silence_threshold
         self._min_speech_windows = max(1, self._windows_in(settings.min_speech_ms))
         self._end_of_turn_windows = max(1, self._windows_in(settings.end_of_turn_silence_ms))
+        self._onset_gap_windows = max(1, self._windows_in(settings.onset_gap_ms))
         self._preroll_samples = settings.preroll_ms * SAMPLES_PER_MS
         self._trailing_samples = settings.trailing_silence_ms * SAMPLES_PER_MS
         self._max_samples = MAX_UTTERANCE_MS * SAMPLES_PER_MS
@@ -148,12 +150,15 @@ class TurnDetector:
         speech = self._vad.speech_probability(window) >= threshold
         if self._state is _State.LISTENING and speech:
             self._begin(start)
-        elif self._state is _State.MAYBE_SPEAKING and not speech:
-            self._listen()  # a blip, not a turn
         if self._state is not _State.LISTENING:
             event = self._continue_turn(window, start=start, speech=speech, heard_at=heard_at)
             if event is not None:
                 events.append(event)
+            elif (
+                self._state is _State.MAYBE_SPEAKING
+                and self._silence_windows >= self._onset_gap_windows
+            ):
+                self._listen()  # a blip, not a turn
         self._recent.append(window)
 
     def _begin(self, start: int) -> None:
