@@ -18,6 +18,7 @@ def main() -> None:
     logging.basicConfig(
         stream=sys.stdout, level=logging.INFO, format="stack     | %(asctime)s %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness poll otherwise
     sys.exit(asyncio.run(run_stack(StackSettings())))
 
 

@@ -31,6 +31,7 @@ class HeardAudio:
 
     frames: list[tuple[float, bytes]] = field(default_factory=list)
     marks: list[str] = field(default_factory=list)
+    clears: list[float] = field(default_factory=list)
 
     def since(self, t: float) -> bytes:
         return b"".join(payload for at, payload in self.frames if at >= t)
@@ -64,6 +65,8 @@ class TwilioCaller:
         self._tasks: list[asyncio.Task[None]] = []
         self._ws: Any = None
         self._sent_frames = 0
+        self._sequence = 0
+        """Twilio numbers every message it sends on the stream, from 1."""
 
     async def __aenter__(self) -> TwilioCaller:
         self._ws = await websockets.connect(self.url, max_size=2**22)
@@ -71,7 +74,6 @@ class TwilioCaller:
         await self._send(
             {
                 "event": "start",
-                "sequenceNumber": "1",
                 "streamSid": self.stream_sid,
                 "start": {
                     "accountSid": "AC" + "0" * 32,
@@ -137,6 +139,9 @@ class TwilioCaller:
         self._ws = None
 
     async def _send(self, message: dict[str, Any]) -> None:
+        if message["event"] != "connected":
+            self._sequence += 1
+            message["sequenceNumber"] = str(self._sequence)
         await self._ws.send(json.dumps(message))
 
     async def _microphone(self) -> None:
@@ -150,7 +155,6 @@ class TwilioCaller:
             await self._send(
                 {
                     "event": "media",
-                    "sequenceNumber": str(self._sent_frames + 2),
                     "streamSid": self.stream_sid,
                     "media": {
                         "track": "inbound",
@@ -178,4 +182,4 @@ class TwilioCaller:
                     {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}}
                 )
             elif event == "clear":
-                self.heard.frames.append((time.time(), b""))
+                self.heard.clears.append(time.time())
