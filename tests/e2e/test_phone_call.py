@@ -14,22 +14,17 @@ import httpx
 import numpy as np
 import pytest
 
-from voicebus_audio import mulaw_to_pcm16, pcm16_to_mulaw, resample
+from voicebus_audio import mulaw_to_pcm16, resample
 from voicebus_devstack.caller import TwilioCaller
 from voicebus_devstack.harness import RunningStack
+from voicebus_devstack.speech import telephone_speech
 from voicebus_stt.app import load_recognizer
 from voicebus_stt.settings import SttSettings
 from voicebus_stt.whisper import WhisperRecognizer
-from voicebus_tts.espeak import synthesize_pcm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 CALLER_SENTENCE = "Please book a table for two people tomorrow evening."
-
-
-def telephone_speech(text: str) -> bytes:
-    samples, rate = synthesize_pcm(text, "en-us")
-    return pcm16_to_mulaw(resample(samples, from_rate=rate, to_rate=8000))
 
 
 def seconds_of(mulaw: bytes) -> float:
