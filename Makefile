@@ -7,6 +7,9 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --all-packages
 MEMBERS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml)
 
+# Nothing is fetched at run time: models come from installed wheels. Make any attempt fail loudly.
+export HF_HUB_OFFLINE := 1
+
 .PHONY: install run test lint typecheck unit e2e clean
 
 install: .venv/.installed
