@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Annotated
 from uuid import UUID
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from pydantic import Field
 from redis.asyncio import Redis
 
 from voicebus_agent.conversation import Conversation, Reply, chunks_of
@@ -16,7 +18,7 @@ from voicebus_agent.ports import Responder
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
 from voicebus_contracts import (
-    CallEvent,
+    CallEnded,
     CallStarted,
     Envelope,
     FinalTranscript,
@@ -30,6 +32,7 @@ from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
 
 SERVICE = "agent"
+AgentInput = Annotated[CallStarted | CallEnded | FinalTranscript, Field(discriminator="type")]
 log = logging.getLogger(__name__)
 
 
@@ -58,25 +61,28 @@ def build(
             said.append(chunk.text)
         await conversation(call_id).said(reply.reply_id, " ".join(t for t in said if t))
 
-    @broker.subscriber(CALLS.name, **consumer_options(SERVICE))
-    async def on_calls(env: Envelope[CallEvent]) -> None:
-        if isinstance(env.event, CallStarted):
-            log.info("call %s started: greeting", env.call_id)
-            reply = conversation(env.call_id).greet(settings.greeting)
-            await speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
+    async def greet(env: Envelope[AgentInput], started: CallStarted) -> None:
+        log.info("call %s started (agent %s): greeting", env.call_id, started.agent_id)
+        reply = conversation(env.call_id).greet(settings.greeting)
+        await speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
 
-    @broker.subscriber(TRANSCRIPTS.name, **consumer_options(SERVICE))
-    async def on_transcripts(env: Envelope[FinalTranscript]) -> None:
-        transcript = env.event
+    async def answer(env: Envelope[AgentInput], transcript: FinalTranscript) -> None:
         if not transcript.text.strip():
-            log.info(
-                "call %s turn %s: nothing recognised, no reply", env.call_id, transcript.turn_id
-            )
+            log.info("call %s turn %s: nothing heard, no reply", env.call_id, transcript.turn_id)
             return
         reply = await conversation(env.call_id).answer(
             turn_id=transcript.turn_id, caller_text=transcript.text
         )
         await speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
+
+    # One subscriber for both topics: one consumer-group join at start, not one per topic.
+    @broker.subscriber(CALLS.name, TRANSCRIPTS.name, **consumer_options(SERVICE))
+    async def on_calls_and_transcripts(env: Envelope[AgentInput]) -> None:
+        match env.event:
+            case CallStarted() as started:
+                await greet(env, started)
+            case FinalTranscript() as transcript:
+                await answer(env, transcript)
 
     @app.after_shutdown
     async def close_redis() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from faststream.kafka import KafkaBroker
+from pydantic import Field
 
 from voicebus_contracts import (
     CallEnded,
-    CallEvent,
     CallStarted,
     Envelope,
     InboundAudioFrame,
@@ -23,6 +24,8 @@ from voicebus_runtime.settings import BusSettings
 
 log = logging.getLogger(__name__)
 
+MediaInput = Annotated[InboundAudioFrame | CallStarted | CallEnded, Field(discriminator="type")]
+
 GROUP = "media"
 
 
@@ -33,21 +36,22 @@ def build_broker(
     broker = make_broker(bus.kafka_bootstrap, client_id=f"voicebus-media-{bus.instance_id}")
     calls = Calls(vad=vad, settings=settings)
 
-    @broker.subscriber(AUDIO_IN.name, **consumer_options(GROUP))
-    async def on_audio_in(env: Envelope[InboundAudioFrame]) -> None:
-        try:
-            heard = calls.hear(env)
-        except Exception:
-            log.exception("call %s: frame %d not processed", env.call_id, env.event.seq)
-            return
-        for out in heard:
-            await publish(broker, UTTERANCES if isinstance(out.event, Utterance) else SPEECH, out)
-
-    @broker.subscriber(CALLS.name, **consumer_options(GROUP))
-    async def on_calls(env: Envelope[CallEvent]) -> None:
-        if isinstance(env.event, CallStarted):
-            calls.started(env.call_id, env.event)
-        elif isinstance(env.event, CallEnded):
-            calls.ended(env.call_id)
+    # One subscriber for both topics: one consumer-group join at start, not one per topic.
+    @broker.subscriber(AUDIO_IN.name, CALLS.name, **consumer_options(GROUP))
+    async def on_audio_in_and_calls(env: Envelope[MediaInput]) -> None:
+        match env.event:
+            case InboundAudioFrame() as frame:
+                try:
+                    heard = calls.hear(env)  # type: ignore[arg-type]  # narrowed by the match
+                except Exception:
+                    log.exception("call %s: frame %d not processed", env.call_id, frame.seq)
+                    return
+                for out in heard:
+                    topic = UTTERANCES if isinstance(out.event, Utterance) else SPEECH
+                    await publish(broker, topic, out)
+            case CallStarted() as started:
+                calls.started(env.call_id, started)
+            case CallEnded():
+                calls.ended(env.call_id)
 
     return broker, calls
