@@ -7,6 +7,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from redis.asyncio import Redis
 
 from voicebus_agent.app import build
+from voicebus_agent.history import RedisConversationStore
 from voicebus_agent.settings import AgentSettings
 from voicebus_contracts import (
     TELEPHONE,
@@ -87,8 +88,8 @@ async def test_transcript_is_answered_with_stamps_and_redelivery_repeats_the_sam
 
     redis = Redis.from_url(redis_url)
     try:
-        history = await redis.lrange(f"voicebus:call:{call_id}:history", 0, -1)
-        assert len(history) == 2
+        history = await RedisConversationStore(redis=redis, ttl_s=60).history(call_id)
+        assert [m.role for m in history] == ["user", "agent"]
     finally:
         await redis.delete(
             f"voicebus:call:{call_id}:history", f"voicebus:call:{call_id}:history-ids"

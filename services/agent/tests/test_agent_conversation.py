@@ -1,18 +1,8 @@
 from collections.abc import AsyncIterator
 
 from voicebus_agent.conversation import Conversation, Reply, chunks_of, split_sentences
-from voicebus_agent.ports import Message
+from voicebus_agent.history import MemoryConversationStore
 from voicebus_agent.responders import AcknowledgingResponder
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def append(self, call_id: str, message: Message) -> list[Message]:
-        if all(m.id != message.id for m in self.messages):
-            self.messages.append(message)
-        return list(self.messages)
 
 
 async def collect(sentences: AsyncIterator[str]) -> list[str]:
@@ -30,7 +20,7 @@ def test_split_sentences_cuts_at_sentence_ends() -> None:
 
 async def test_each_sentence_is_a_chunk_and_an_empty_last_chunk_closes_the_reply() -> None:
     conversation = Conversation(
-        call_id="CA1", store=MemoryStore(), responder=AcknowledgingResponder()
+        call_id="CA1", store=MemoryConversationStore(), responder=AcknowledgingResponder()
     )
     chunks = [c async for c in chunks_of(conversation.greet("Hi. How can I help?"))]
     assert [(c.seq, c.text, c.last) for c in chunks] == [
@@ -43,22 +33,22 @@ async def test_each_sentence_is_a_chunk_and_an_empty_last_chunk_closes_the_reply
 
 
 async def test_answer_records_the_caller_and_acknowledges_what_was_heard() -> None:
-    store = MemoryStore()
+    store = MemoryConversationStore()
     conversation = Conversation(call_id="CA1", store=store, responder=AcknowledgingResponder())
     reply = await conversation.answer(turn_id="CA1:t1", caller_text="I want a pizza.")
     sentences = await collect(reply.sentences)
     assert sentences[0] == "I heard you say: I want a pizza."
     assert reply.in_reply_to == "CA1:t1"
     await conversation.said(reply.reply_id, " ".join(sentences))
-    assert [m.role for m in store.messages] == ["user", "agent"]
+    assert [m.role for m in await store.history("CA1")] == ["user", "agent"]
 
 
 async def test_a_redelivered_turn_is_recorded_once() -> None:
-    store = MemoryStore()
+    store = MemoryConversationStore()
     conversation = Conversation(call_id="CA1", store=store, responder=AcknowledgingResponder())
     await conversation.answer(turn_id="CA1:t1", caller_text="hello")
     await conversation.answer(turn_id="CA1:t1", caller_text="hello")
-    assert len(store.messages) == 1
+    assert len(await store.history("CA1")) == 1
 
 
 async def test_empty_chunk_stream_still_ends_the_reply() -> None:

@@ -16,6 +16,7 @@ async def test_history_is_shared_ordered_and_idempotent(redis_url: str) -> None:
         await worker_b.append(call_id, Message(id="t1", role="user", text="hello"))
         history = await worker_b.append(call_id, Message(id="r1", role="agent", text="hi"))
         assert [(m.id, m.role) for m in history] == [("t1", "user"), ("r1", "agent")]
+        assert await worker_a.history(call_id) == history
         assert 0 < await redis.ttl(f"voicebus:call:{call_id}:history") <= 60
     finally:
         await redis.delete(

@@ -23,6 +23,7 @@ class RedisConversationStore:
     """Each call's history under voicebus:call:<id>:history, kept `ttl_s` after its last message."""
 
     def __init__(self, *, redis: Redis, ttl_s: int) -> None:
+        self._redis = redis
         self._append = redis.register_script(_APPEND)
         self._ttl_s = ttl_s
 
@@ -35,3 +36,24 @@ class RedisConversationStore:
             ),
         )
         return [Message.model_validate_json(item) for item in raw]
+
+    async def history(self, call_id: str) -> list[Message]:
+        raw = await self._redis.lrange(f"voicebus:call:{call_id}:history", 0, -1)
+        return [Message.model_validate_json(item) for item in raw]
+
+
+class MemoryConversationStore:
+    """Histories in this process's memory: for a single process (benchmarks, tests), not for a
+    fleet of workers, which must share the history through Redis."""
+
+    def __init__(self) -> None:
+        self._histories: dict[str, list[Message]] = {}
+
+    async def append(self, call_id: str, message: Message) -> list[Message]:
+        history = self._histories.setdefault(call_id, [])
+        if all(m.id != message.id for m in history):
+            history.append(message)
+        return list(history)
+
+    async def history(self, call_id: str) -> list[Message]:
+        return list(self._histories.get(call_id, []))

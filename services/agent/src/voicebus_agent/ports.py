@@ -25,6 +25,10 @@ class ConversationStore(Protocol):
         """Add `message` unless a message with its id is already there; return the history."""
         ...
 
+    async def history(self, call_id: str) -> list[Message]:
+        """The call's messages so far, oldest first."""
+        ...
+
 
 class Responder(Protocol):
     """Produces the agent's reply to the conversation so far, sentence by sentence."""
