@@ -30,6 +30,7 @@ def free_port() -> int:
 class RunningStack:
     base_url: str
     ws_url: str
+    kafka_bootstrap: str
     process: subprocess.Popen[bytes]
     log_path: Path
 
@@ -41,12 +42,12 @@ def start_stack(
     workdir: Path, *, env: dict[str, str] | None = None, ready_timeout_s: float = 300.0
 ) -> RunningStack:
     """Run `voicebus-stack run` in `workdir` on free ports and wait until /healthz is 200."""
-    port = free_port()
+    port, kafka_port = free_port(), free_port()
     process_env = {
         **os.environ,
         "VOICEBUS_PORT": str(port),
         "VOICEBUS_ANALYTICS_PORT": str(free_port()),
-        "VOICEBUS_KAFKA_PORT": str(free_port()),
+        "VOICEBUS_KAFKA_PORT": str(kafka_port),
         "VOICEBUS_REDIS_PORT": str(free_port()),
         "VOICEBUS_DATA_DIR": str(workdir / "data"),
         **(env or {}),
@@ -59,7 +60,13 @@ def start_stack(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    stack = RunningStack(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", process, log_path)
+    stack = RunningStack(
+        base_url=f"http://127.0.0.1:{port}",
+        ws_url=f"ws://127.0.0.1:{port}",
+        kafka_bootstrap=f"127.0.0.1:{kafka_port}",
+        process=process,
+        log_path=log_path,
+    )
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
