@@ -10,7 +10,7 @@ MEMBERS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/py
 # Nothing is fetched at run time: models come from installed wheels. Make any attempt fail loudly.
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run test lint typecheck unit e2e clean
+.PHONY: install run test bench lint typecheck unit e2e clean
 
 install: .venv/.installed
 
@@ -24,6 +24,9 @@ $(UV):
 
 run: install
 	$(RUN) voicebus-stack run
+
+bench: install
+	$(RUN) voicebus-bench --out bench/results --readme README.md
 
 lint: install
 	$(RUN) ruff check .

@@ -14,6 +14,8 @@ from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
 from voicebus_stt.bundled_model import assemble_bundled_model
+from voicebus_stt.instant import InstantRecognizer
+from voicebus_stt.ports import SpeechRecognizer
 from voicebus_stt.settings import SttSettings
 from voicebus_stt.transcriber import Transcriber
 from voicebus_stt.whisper import WhisperRecognizer
@@ -78,9 +80,17 @@ def load_recognizer(settings: SttSettings) -> WhisperRecognizer:
     return recognizer
 
 
+def recognizer_for(settings: SttSettings) -> SpeechRecognizer:
+    """The recognizer VOICEBUS_STT_PROVIDER names; Whisper is loaded only when it is chosen."""
+    if settings.provider == "instant":
+        log.warning("STT provider 'instant': every utterance is heard as %r", settings.instant_text)
+        return InstantRecognizer(text=settings.instant_text)
+    return load_recognizer(settings)
+
+
 def create_app(settings: SttSettings, *, bus: BusSettings) -> FastStream:
-    """The STT worker, with its model loaded before it joins the bus."""
-    transcriber = Transcriber(recognizer=load_recognizer(settings))
+    """The STT worker, with its recognizer ready before it joins the bus."""
+    transcriber = Transcriber(recognizer=recognizer_for(settings))
     app = worker_app(create_broker(transcriber, bus=bus), service=SERVICE, bus=bus)
     app.after_shutdown(transcriber.close)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,11 @@ def _default_model_cache_dir() -> Path:
 class SttSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOICEBUS_STT_", extra="ignore")
 
+    provider: Literal["whisper", "instant"] = "whisper"
+    """whisper: faster-whisper on this machine. instant: a fixed phrase at once, for
+    benchmarks and load tests only (it does not listen)."""
+    instant_text: str = "this is an instant transcript"
+    """What the instant provider hears in every utterance."""
     model_dir: Path | None = None
     """A CTranslate2 Whisper model directory to use instead of the bundled Whisper base."""
     model_cache_dir: Path = Field(default_factory=_default_model_cache_dir)

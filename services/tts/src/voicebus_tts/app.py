@@ -17,7 +17,8 @@ from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
 from voicebus_tts.core import PRODUCER, Speaker
 from voicebus_tts.espeak import EspeakSynthesizer, synthesize_pcm
-from voicebus_tts.ports import CallRoutes
+from voicebus_tts.instant import InstantSynthesizer
+from voicebus_tts.ports import CallRoutes, SpeechSynthesizer
 from voicebus_tts.routes import CachedRoutes
 from voicebus_tts.settings import TtsSettings
 
@@ -55,11 +56,19 @@ def create_broker(*, bus: BusSettings, speaker: Speaker, routes: CallRoutes) -> 
     return broker
 
 
+def synthesizer_for(settings: TtsSettings) -> SpeechSynthesizer:
+    """The synthesizer VOICEBUS_TTS_PROVIDER names."""
+    if settings.provider == "instant":
+        log.warning("TTS provider 'instant': replies are spoken as a tone")
+        return InstantSynthesizer(ms_per_char=settings.instant_ms_per_char)
+    return EspeakSynthesizer(rate_wpm=settings.rate_wpm)
+
+
 def create_app(*, bus: BusSettings, settings: TtsSettings) -> FastStream:
     """The TTS worker: eSpeak NG voice, routes from the call registry in Redis."""
     redis = Redis.from_url(bus.redis_url)
     speaker = Speaker(
-        synthesizer=EspeakSynthesizer(rate_wpm=settings.rate_wpm),
+        synthesizer=synthesizer_for(settings),
         voice=settings.voice,
         chunk_ms=settings.chunk_ms,
         open_replies=settings.open_replies,
@@ -70,10 +79,11 @@ def create_app(*, bus: BusSettings, settings: TtsSettings) -> FastStream:
 
     @app.on_startup
     async def load_voice() -> None:
-        # Loads the engine and the voice before the first call, and fails fast on a bad voice name.
-        await asyncio.to_thread(
-            synthesize_pcm, "Ready.", settings.voice, rate_wpm=settings.rate_wpm
-        )
+        if settings.provider == "espeak":
+            # Loads the engine and the voice before the first call; fails fast on a bad voice.
+            await asyncio.to_thread(
+                synthesize_pcm, "Ready.", settings.voice, rate_wpm=settings.rate_wpm
+            )
 
     @app.on_shutdown
     async def close_redis() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -9,6 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class TtsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOICEBUS_TTS_", extra="ignore")
 
+    provider: Literal["espeak", "instant"] = "espeak"
+    """espeak: eSpeak NG on this machine. instant: a tone at once, for benchmarks and load
+    tests only."""
+    instant_ms_per_char: int = Field(default=60, ge=1, le=1_000)
+    """How long the instant provider's tone lasts per character of text."""
     voice: str = "en-us"
     """eSpeak NG voice the replies are spoken with."""
     rate_wpm: int = Field(default=175, ge=80, le=450)

@@ -52,6 +52,7 @@ def start_stack(
         "VOICEBUS_DATA_DIR": str(workdir / "data"),
         **(env or {}),
     }
+    workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "stack.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

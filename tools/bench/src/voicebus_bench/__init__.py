@@ -1,0 +1,1 @@
+"""voicebus benchmarks: `make bench` measures latency, bus overhead, capacity and STT cost."""

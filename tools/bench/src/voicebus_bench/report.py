@@ -1,0 +1,117 @@
+"""The results file (JSON), its markdown table, and the README section that shows it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+TARGETS = {
+    "hop_ms.p50": 2.0,
+    "hop_ms.p99": 5.0,
+    "platform_overhead_ms.p50": 60.0,
+    "platform_overhead_ms.p99": 120.0,
+    "max_concurrent_calls.instant": 20,
+    "stt_3s_utterance_ms.p50": 500.0,
+    "outbound_jitter_ms.p99": 5.0,
+}
+"""What we hold ourselves to (issue #3); `max_concurrent_calls` is a floor, the rest ceilings."""
+
+
+def _get(results: dict[str, Any], dotted: str) -> Any:
+    value: Any = results
+    for key in dotted.split("."):
+        value = None if value is None else value.get(key)
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _verdict(key: str, value: Any) -> str:
+    target = TARGETS.get(key)
+    if target is None or value is None:
+        return ""
+    met = value >= target if key.startswith("max_concurrent") else value <= target
+    bound = ">=" if key.startswith("max_concurrent") else "<="
+    return f"{bound} {_fmt(target)} {'met' if met else 'missed'}"
+
+
+ROWS = [
+    ("Bus hop, idle (ms)", "hop_ms", ("p50", "p99", "p999")),
+    ("Bus hop under load (ms)", "hop_under_load_ms", ("p50", "p99", "p999")),
+    ("Platform overhead, over Kafka (ms)", "platform_overhead_ms", ("p50", "p95", "p99")),
+    ("Same pipeline in one process (ms)", "inprocess_overhead_ms", ("p50", "p95", "p99")),
+    ("Voice to voice, local models (ms)", "voice_to_voice_local_ms", ("p50", "p95")),
+    ("STT per utterance, 1-8 s (ms)", "stt_utterance_ms", ("p50", "p95")),
+    ("STT, 3 s utterance (ms)", "stt_3s_utterance_ms", ("p50", "p95")),
+    ("Outbound jitter (ms beyond 20 ms)", "outbound_jitter_ms", ("p99",)),
+]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    lines = [
+        f"Measured {machine['date']} on {machine['cores']} cores, Python {machine['python']}"
+        f" (`make bench`, {results['duration_s']:.0f} s).",
+        "",
+        "| measure | p50 | p95 | p99 | p99.9 | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, key, quantiles in ROWS:
+        cells = {
+            q: _fmt(_get(results, f"{key}.{q}")) if q in quantiles else ""
+            for q in ("p50", "p95", "p99", "p999")
+        }
+        verdicts = [_verdict(f"{key}.{q}", _get(results, f"{key}.{q}")) for q in quantiles]
+        lines.append(
+            f"| {label} | {cells['p50']} | {cells['p95']} | {cells['p99']} | {cells['p999']} "
+            f"| {'; '.join(v for v in verdicts if v)} |"
+        )
+    stages = results["stage_breakdown_local_ms"]
+    calls = results["max_concurrent_calls"]
+    lines += [
+        "",
+        f"Load for the hop under load: {_fmt(results['hop_under_load_ms'].get('calls'))} concurrent"
+        f" calls streaming audio. Bus overhead: Kafka pipeline / one process = "
+        f"{_fmt(results.get('bus_overhead_ratio'))}x at p50.",
+        "",
+        "Stage breakdown with the local models (median ms): "
+        + ", ".join(
+            f"{stage} {_fmt(stages.get(stage))}"
+            for stage in ("endpoint", "stt", "first_text", "first_audio", "send")
+        )
+        + ".",
+        "",
+        f"Most concurrent calls held: {_fmt(calls.get('instant'))} with instant providers "
+        f"({_verdict('max_concurrent_calls.instant', calls.get('instant')) or 'n/a'}; platform "
+        f"overhead p95 <= {_fmt(results['capacity_targets_ms']['instant_overhead_p95'])} ms, no "
+        f"lost turn), {_fmt(calls.get('local'))} with the local models (voice to voice p95 <= "
+        f"{_fmt(results['capacity_targets_ms']['local_voice_to_voice_p95'])} ms, no lost turn).",
+        "",
+        f"STT real-time factor (compute / audio, median): {_fmt(results.get('stt_rtf'))}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any], out_dir: Path, *, readme: Path | None) -> str:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    table = markdown(results)
+    (out_dir / "latest.md").write_text(table)
+    if readme is not None and readme.exists():
+        text = readme.read_text()
+        section = f"{README_START}\n{table}{README_END}"
+        pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+        if pattern.search(text):
+            readme.write_text(pattern.sub(lambda _: section, text))
+    return table
