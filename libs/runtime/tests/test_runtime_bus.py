@@ -49,13 +49,13 @@ async def test_events_round_trip_over_the_broker_keyed_and_in_order(kafka_bootst
     done, both_calls = asyncio.Event(), asyncio.Event()
     n_frames = 20
 
-    @broker.subscriber(calls.name, **consumer_options("roundtrip"))
+    @broker.subscriber(calls.name, **consumer_options("roundtrip", fetch_max_wait_ms=5))
     async def on_calls(env: Envelope[CallEvent]) -> None:
         got_calls.append(env)
         if len(got_calls) == 2:
             both_calls.set()
 
-    @broker.subscriber(frames.name, **consumer_options("roundtrip"))
+    @broker.subscriber(frames.name, **consumer_options("roundtrip", fetch_max_wait_ms=5))
     async def on_frames(env: Envelope[InboundAudioFrame], message: KafkaMessage) -> None:
         record = message.raw_message
         assert not isinstance(record, tuple)  # a single record, not a batch

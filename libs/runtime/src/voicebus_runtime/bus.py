@@ -39,18 +39,23 @@ def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
     )
 
 
-def consumer_options(group_id: str | None) -> dict[str, Any]:
+BACKGROUND_FETCH_MAX_WAIT_MS = 500
+"""Fetch wait for consumers off the voice path (records, liveness): Kafka's own default."""
+
+
+def consumer_options(
+    group_id: str | None, *, fetch_max_wait_ms: int = BACKGROUND_FETCH_MAX_WAIT_MS
+) -> dict[str, Any]:
     """Subscriber options for a service's consumer group.
 
-    `fetch_max_wait_ms` is what a fetch waits for data on an idle partition: Kafka answers as soon
-    as a byte arrives, but brokers that do not long-poll precisely wait the full time, so it is kept
-    small on the voice path. A group commits its offsets after the handler ran (AckPolicy.ACK);
-    a consumer without a group (every instance sees every message) has none to commit.
+    Consumers on the voice path pass `BusSettings.kafka_fetch_max_wait_ms`; see there why it
+    matters. A group commits its offsets after the handler ran (AckPolicy.ACK); a consumer
+    without a group (every instance sees every message) has none to commit.
     """
     return {
         "group_id": group_id,
         "auto_offset_reset": "earliest" if group_id else "latest",
-        "fetch_max_wait_ms": 5,
+        "fetch_max_wait_ms": fetch_max_wait_ms,
         "ack_policy": AckPolicy.ACK if group_id else AckPolicy.MANUAL,
     }
 

@@ -23,3 +23,9 @@ class BusSettings(BaseSettings):
     instance_id: str = Field(default_factory=_default_instance)
     log_level: str = "INFO"
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
+    """How long a voice-path consumer's fetch may wait on an idle partition.
+
+    Apache Kafka answers a fetch as soon as data arrives, so the default costs no latency there.
+    A broker that does not long-poll (the embedded one) holds every fetch this long: the local
+    stack sets a few milliseconds, trading broker CPU for latency."""

@@ -76,7 +76,11 @@ def build(
         await speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
 
     # One subscriber for both topics: one consumer-group join at start, not one per topic.
-    @broker.subscriber(CALLS.name, TRANSCRIPTS.name, **consumer_options(SERVICE))
+    @broker.subscriber(
+        CALLS.name,
+        TRANSCRIPTS.name,
+        **consumer_options(SERVICE, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
+    )
     async def on_calls_and_transcripts(env: Envelope[AgentInput]) -> None:
         match env.event:
             case CallStarted() as started:

@@ -131,9 +131,10 @@ class Gateway:
         )
         self._playbacks: dict[str, Playback] = {}
         own_group = f"gateway-{self.gateway_id}"
-        self.broker.subscriber(gateway_topic(self.gateway_id).name, **consumer_options(own_group))(
-            self.on_gateway
-        )
+        self.broker.subscriber(
+            gateway_topic(self.gateway_id).name,
+            **consumer_options(own_group, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
+        )(self.on_gateway)
         # No consumer group, so every replica sees every beat.
         self.broker.subscriber(HEARTBEATS.name, **consumer_options(None))(self.on_heartbeats)
 

@@ -37,7 +37,11 @@ def build_broker(
     calls = Calls(vad=vad, settings=settings)
 
     # One subscriber for both topics: one consumer-group join at start, not one per topic.
-    @broker.subscriber(AUDIO_IN.name, CALLS.name, **consumer_options(GROUP))
+    @broker.subscriber(
+        AUDIO_IN.name,
+        CALLS.name,
+        **consumer_options(GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
+    )
     async def on_audio_in_and_calls(env: Envelope[MediaInput]) -> None:
         match env.event:
             case InboundAudioFrame() as frame:

@@ -30,7 +30,9 @@ def create_broker(transcriber: Transcriber, *, bus: BusSettings) -> KafkaBroker:
     """The broker with the STT subscriber, transcribing with `transcriber`."""
     broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
 
-    @broker.subscriber(UTTERANCES.name, **consumer_options(GROUP))
+    @broker.subscriber(
+        UTTERANCES.name, **consumer_options(GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms)
+    )
     async def on_utterances(env: Envelope[Utterance]) -> None:
         utterance = env.event
         started = time.perf_counter()

@@ -31,7 +31,10 @@ def create_broker(*, bus: BusSettings, speaker: Speaker, routes: CallRoutes) -> 
     """The broker with the TTS subscriber on it."""
     broker = make_broker(bus.kafka_bootstrap, client_id=f"voicebus-tts-{bus.instance_id}")
 
-    @broker.subscriber(REPLIES.name, **consumer_options(CONSUMER_GROUP))
+    @broker.subscriber(
+        REPLIES.name,
+        **consumer_options(CONSUMER_GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
+    )
     async def on_replies(env: Envelope[ReplyTextChunk]) -> None:
         text = env.event
         try:

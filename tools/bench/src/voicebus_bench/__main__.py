@@ -29,6 +29,7 @@ from voicebus_bench.inprocess import InProcessPipeline
 from voicebus_bench.stats import median, percentiles
 from voicebus_bench.stt_cost import measure_stt_cost
 from voicebus_devstack.harness import RunningStack, start_stack, stop_stack
+from voicebus_devstack.settings import EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
 from voicebus_devstack.speech import telephone_speech
 from voicebus_stt.app import load_recognizer
 from voicebus_stt.settings import SttSettings
@@ -169,7 +170,10 @@ async def measure_instant_stack(plan: Plan, workdir: Path, speech: bytes) -> dic
     with running_stack(workdir / "instant", INSTANT_ENV) as stack:
         say("bus hop, idle (%d events at %.0f/s)", plan.hop_count, plan.hop_rate_per_s)
         hops = await measure_hops(
-            stack.kafka_bootstrap, count=plan.hop_count, rate_per_s=plan.hop_rate_per_s
+            stack.kafka_bootstrap,
+            count=plan.hop_count,
+            rate_per_s=plan.hop_rate_per_s,
+            fetch_max_wait_ms=EMBEDDED_BROKER_FETCH_MAX_WAIT_MS,
         )
         say("platform overhead, %d calls x %d turns", plan.overhead_calls, plan.overhead_turns)
         level = await run_level(
@@ -193,7 +197,10 @@ async def measure_instant_stack(plan: Plan, workdir: Path, speech: bytes) -> dic
         )
         await asyncio.sleep(2.0)  # every caller connected and streaming
         loaded = await measure_hops(
-            stack.kafka_bootstrap, count=plan.hop_count, rate_per_s=plan.hop_rate_per_s
+            stack.kafka_bootstrap,
+            count=plan.hop_count,
+            rate_per_s=plan.hop_rate_per_s,
+            fetch_max_wait_ms=EMBEDDED_BROKER_FETCH_MAX_WAIT_MS,
         )
         await load
         say("capacity with instant providers, levels %s", plan.instant_levels)

