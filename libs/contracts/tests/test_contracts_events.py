@@ -54,7 +54,7 @@ EXAMPLES: list[Event] = [
     FinalTranscript(turn_id="CA1:t1", text="Hello there.", language="en"),
     ReplyTextChunk(reply_id="CA1:t1:reply", in_reply_to="CA1:t1", seq=0, text="Hi.", last=False),
     OutboundAudioChunk(
-        reply_id="CA1:t1:reply", seq=0, audio=b"\xff" * 160, format=TELEPHONE, last=True
+        reply_id="CA1:t1:reply", sentence=0, seq=0, audio=b"\xff" * 160, format=TELEPHONE, last=True
     ),
     ReplyPlaybackStarted(reply_id="CA1:t1:reply"),
     ServiceHeartbeat(service="stt", instance="stt-0"),

@@ -195,7 +195,9 @@ async def test_a_call_streams_both_ways(running: Running) -> None:
     # The agent answers: its audio comes back as 20 ms media messages, then a mark.
     reply_audio = bytes(range(160)) * 3
     chunk_env = envelope(
-        OutboundAudioChunk(reply_id="r1", seq=0, audio=reply_audio, format=TELEPHONE, last=True),
+        OutboundAudioChunk(
+            reply_id="r1", sentence=0, seq=0, audio=reply_audio, format=TELEPHONE, last=True
+        ),
         call_id=call_sid,
         producer="tts",
         stamps=StageStamps(tts_first_audio=123.0),
@@ -259,7 +261,9 @@ async def test_a_dropped_socket_ends_the_call(running: Running) -> None:
 
 async def test_reply_audio_for_an_unknown_call_is_dropped(running: Running) -> None:
     chunk_env = envelope(
-        OutboundAudioChunk(reply_id="r1", seq=0, audio=bytes(160), format=TELEPHONE, last=True),
+        OutboundAudioChunk(
+            reply_id="r1", sentence=0, seq=0, audio=bytes(160), format=TELEPHONE, last=True
+        ),
         call_id="CA-not-here",
         producer="tts",
     )

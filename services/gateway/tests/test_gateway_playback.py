@@ -102,7 +102,7 @@ def chunk(
     reply_id: str, seq: int, audio: bytes, *, audio_format: AudioFormat = TELEPHONE
 ) -> Envelope[OutboundAudioChunk]:
     event = OutboundAudioChunk(
-        reply_id=reply_id, seq=seq, audio=audio, format=audio_format, last=False
+        reply_id=reply_id, sentence=0, seq=seq, audio=audio, format=audio_format, last=False
     )
     return envelope(event, call_id="CA1", producer="tts")
 
@@ -116,7 +116,7 @@ async def test_a_chunk_is_sent_in_20ms_frames_then_a_mark(harness: Harness) -> N
     frames = [frame for _, frame in harness.sink.media()]
     assert [len(frame) for frame in frames] == [FRAME, FRAME, 80]
     assert b"".join(frames) == audio
-    assert harness.sink.sent[-1][2] == "r1:0"
+    assert harness.sink.sent[-1][2] == "r1:0:0"
 
 
 async def test_frames_are_paced_to_real_time_a_little_ahead(harness: Harness) -> None:
@@ -164,14 +164,14 @@ async def test_mark_echoes_tell_how_far_the_caller_heard(harness: Harness) -> No
     await settle()
     assert harness.playback.heard is None
 
-    harness.playback.mark_echoed("r1:0")
-    assert harness.playback.heard == PlaybackPosition("r1", 0)
+    harness.playback.mark_echoed("r1:0:0")
+    assert harness.playback.heard == PlaybackPosition("r1", 0, 0)
     harness.playback.mark_echoed("not-ours")
-    assert harness.playback.heard == PlaybackPosition("r1", 0)
-    harness.playback.mark_echoed("r1:2")
-    assert harness.playback.heard == PlaybackPosition("r1", 2)
-    harness.playback.mark_echoed("r1:1")  # already passed
-    assert harness.playback.heard == PlaybackPosition("r1", 2)
+    assert harness.playback.heard == PlaybackPosition("r1", 0, 0)
+    harness.playback.mark_echoed("r1:0:2")
+    assert harness.playback.heard == PlaybackPosition("r1", 0, 2)
+    harness.playback.mark_echoed("r1:0:1")  # already passed
+    assert harness.playback.heard == PlaybackPosition("r1", 0, 2)
 
 
 async def test_clear_drops_what_is_queued_and_flushes_the_transport(harness: Harness) -> None:
@@ -191,7 +191,7 @@ async def test_clear_drops_what_is_queued_and_flushes_the_transport(harness: Har
     await settle()
     assert harness.sink.kinds()[-2:] == ["media", "mark"]
     assert [c.event.reply_id for c, _ in harness.started] == ["r1", "r2"]
-    harness.playback.mark_echoed("r1:0")
+    harness.playback.mark_echoed("r1:0:0")
     assert harness.playback.heard is None
 
 

@@ -1,4 +1,4 @@
-"""The STT handler on FastStream's in-memory Kafka broker, with a scripted recognizer."""
+"""The STT handler on FastStream's in-memory Kafka broker, with a scripted or instant recognizer."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from voicebus_contracts import (
 from voicebus_contracts.topics import TRANSCRIPTS, UTTERANCES
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
-from voicebus_stt.app import create_broker
-from voicebus_stt.ports import Transcription
+from voicebus_stt.app import create_broker, recognizer_for
+from voicebus_stt.ports import SpeechRecognizer, Transcription
+from voicebus_stt.settings import SttSettings
 from voicebus_stt.transcriber import Transcriber
 
 
@@ -57,10 +58,10 @@ def _utterance_env(turn_id: str = "turn-1") -> Envelope[Utterance]:
 
 @asynccontextmanager
 async def stt_worker(
-    *replies: Transcription | Exception,
+    recognizer: SpeechRecognizer,
 ) -> AsyncIterator[tuple[KafkaBroker, list[Envelope[FinalTranscript]]]]:
     """The STT broker under test, and the transcripts it publishes."""
-    transcriber = Transcriber(recognizer=ScriptedRecognizer(*replies))
+    transcriber = Transcriber(recognizer=recognizer)
     broker = create_broker(transcriber, bus=BusSettings(instance_id="test"))
     transcripts: list[Envelope[FinalTranscript]] = []
 
@@ -75,7 +76,7 @@ async def stt_worker(
 
 async def test_an_utterance_becomes_a_final_transcript_of_the_same_turn() -> None:
     utterance = _utterance_env("turn-7")
-    async with stt_worker(BOOKING) as (broker, transcripts):
+    async with stt_worker(ScriptedRecognizer(BOOKING)) as (broker, transcripts):
         await publish(broker, UTTERANCES, utterance)
 
     [transcript] = transcripts
@@ -93,7 +94,7 @@ async def test_an_utterance_becomes_a_final_transcript_of_the_same_turn() -> Non
 
 async def test_a_redelivered_utterance_yields_the_same_transcript_id() -> None:
     utterance = _utterance_env()
-    async with stt_worker(BOOKING, BOOKING) as (broker, transcripts):
+    async with stt_worker(ScriptedRecognizer(BOOKING, BOOKING)) as (broker, transcripts):
         await publish(broker, UTTERANCES, utterance)
         await publish(broker, UTTERANCES, utterance)
 
@@ -104,9 +105,23 @@ async def test_a_redelivered_utterance_yields_the_same_transcript_id() -> None:
 async def test_a_failed_recognition_is_skipped_and_the_worker_carries_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with stt_worker(RuntimeError("model exploded"), BOOKING) as (broker, transcripts):
+    recognizer = ScriptedRecognizer(RuntimeError("model exploded"), BOOKING)
+    async with stt_worker(recognizer) as (broker, transcripts):
         await publish(broker, UTTERANCES, _utterance_env("turn-1"))
         await publish(broker, UTTERANCES, _utterance_env("turn-2"))
 
     assert [t.event.turn_id for t in transcripts] == ["turn-2"]
     assert "call call-1 turn turn-1: utterance not transcribed" in caplog.text
+
+
+async def test_the_instant_provider_hears_its_phrase_in_every_utterance() -> None:
+    settings = SttSettings(provider="instant", instant_text="benchmark turn")
+    async with stt_worker(recognizer_for(settings)) as (broker, transcripts):
+        await publish(broker, UTTERANCES, _utterance_env("turn-1"))
+        await publish(broker, UTTERANCES, _utterance_env("turn-2"))
+
+    assert [t.event for t in transcripts] == [
+        FinalTranscript(turn_id="turn-1", text="benchmark turn", language="en"),
+        FinalTranscript(turn_id="turn-2", text="benchmark turn", language="en"),
+    ]
+    assert all(t.stamps.transcribed is not None for t in transcripts)

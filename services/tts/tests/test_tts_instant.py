@@ -1,31 +1,110 @@
-"""Provider choice, and the instant synthesizer benchmarks use."""
+"""Choosing the TTS provider, and the instant synthesizer benchmarks use."""
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
+from faststream.kafka import TestKafkaBroker
 from pydantic import ValidationError
 
-from voicebus_tts.app import synthesizer_for
+from voicebus_contracts import (
+    TELEPHONE,
+    CallRoute,
+    Envelope,
+    OutboundAudioChunk,
+    ReplyTextChunk,
+    envelope,
+)
+from voicebus_contracts.topics import REPLIES, gateway_topic
+from voicebus_runtime.bus import publish
+from voicebus_runtime.settings import BusSettings
+from voicebus_tts import espeak
+from voicebus_tts.app import create_broker, synthesizer_for
+from voicebus_tts.core import Speaker
 from voicebus_tts.espeak import EspeakSynthesizer
-from voicebus_tts.instant import InstantSynthesizer
+from voicebus_tts.instant import MAX_TONE_MS, SAMPLE_RATE, InstantSynthesizer
+from voicebus_tts.ports import SpeechSynthesizer
 from voicebus_tts.settings import TtsSettings
 
+GATEWAY_ID = "gw-bench"
 
-async def test_instant_provider_speaks_a_tone_as_long_as_the_text() -> None:
+
+@pytest.fixture
+def instant(monkeypatch: pytest.MonkeyPatch) -> SpeechSynthesizer:
+    """The synthesizer VOICEBUS_TTS_PROVIDER=instant picks; starting eSpeak NG fails the test."""
+
+    def no_espeak() -> None:
+        raise AssertionError("eSpeak NG was started for the instant provider")
+
+    monkeypatch.setattr(espeak, "_engine", no_espeak)
+    monkeypatch.setenv("VOICEBUS_TTS_PROVIDER", "instant")
+    return synthesizer_for(TtsSettings())
+
+
+async def spoken(synthesizer: SpeechSynthesizer, text: str) -> npt.NDArray[np.int16]:
+    chunks = [chunk async for chunk in synthesizer.synthesize(text, voice="en-us")]
+    assert {chunk.sample_rate for chunk in chunks} <= {SAMPLE_RATE}
+    return np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.int16)
+
+
+async def test_the_instant_provider_speaks_a_quiet_tone_as_long_as_the_text(
+    instant: SpeechSynthesizer,
+) -> None:
+    assert isinstance(instant, InstantSynthesizer)
+    tone = await spoken(instant, "Hello there!")
+
+    assert len(tone) == SAMPLE_RATE * 12 * 60 // 1000  # 12 characters, 60 ms each
+    spectrum = np.abs(np.fft.rfft(tone))
+    assert np.argmax(spectrum) * SAMPLE_RATE / len(tone) == pytest.approx(440, abs=5)
+    assert np.abs(tone).max() < 0.1 * 32768
+    assert abs(int(tone[0])) < 50 and abs(int(tone[-1])) < 50  # no click where sentences join
+    assert np.array_equal(tone, await spoken(instant, "Other words."))  # same length, same tone
+
+
+async def test_the_instant_tone_follows_the_configured_rate_and_is_capped() -> None:
     synthesizer = synthesizer_for(TtsSettings(provider="instant", instant_ms_per_char=10))
-    assert isinstance(synthesizer, InstantSynthesizer)
-    chunks = [chunk async for chunk in synthesizer.synthesize("Hello there!", voice="en-us")]
-    samples = np.concatenate([c.samples for c in chunks])
-    assert len(samples) / chunks[0].sample_rate == pytest.approx(12 * 0.010)
-    spectrum = np.abs(np.fft.rfft(samples))
-    peak_hz = np.argmax(spectrum) * chunks[0].sample_rate / len(samples)
-    assert peak_hz == pytest.approx(440, abs=10)
+
+    assert len(await spoken(synthesizer, "  Okay.\n")) == SAMPLE_RATE * 5 * 10 // 1000
+    assert len(await spoken(synthesizer, "la " * 2_000)) == SAMPLE_RATE * MAX_TONE_MS // 1000
+    assert len(await spoken(synthesizer, " ")) == 0
 
 
-async def test_instant_provider_says_nothing_for_no_text() -> None:
-    synthesizer = InstantSynthesizer(ms_per_char=60)
-    assert [chunk async for chunk in synthesizer.synthesize("", voice="en-us")] == []
+async def test_with_the_instant_provider_a_reply_reaches_the_gateway_as_paced_audio(
+    instant: SpeechSynthesizer,
+) -> None:
+    class OneGateway:
+        async def lookup(self, call_id: str) -> CallRoute | None:
+            return CallRoute(
+                call_id=call_id,
+                gateway_id=GATEWAY_ID,
+                transport="twilio",
+                agent_id="demo",
+                audio_out=TELEPHONE,
+            )
+
+    speaker = Speaker(synthesizer=instant, voice="en-us", chunk_ms=200)
+    broker = create_broker(
+        bus=BusSettings(instance_id="test"), speaker=speaker, routes=OneGateway()
+    )
+    received: list[OutboundAudioChunk] = []
+
+    @broker.subscriber(gateway_topic(GATEWAY_ID).name)
+    async def on_gateway(env: Envelope[OutboundAudioChunk]) -> None:
+        received.append(env.event)
+
+    async with TestKafkaBroker(broker):
+        for seq, text in enumerate(["Hello there.", "How can I help?"]):
+            chunk = ReplyTextChunk(
+                reply_id="r-1", in_reply_to="t-1", seq=seq, text=text, last=seq == 1
+            )
+            await publish(broker, REPLIES, envelope(chunk, call_id="call-1", producer="agent"))
+
+    assert [chunk.last for chunk in received] == [False] * (len(received) - 1) + [True]
+    assert {chunk.format for chunk in received} == {TELEPHONE}
+    assert {len(chunk.audio) for chunk in received[1:-1]} <= {1_600}  # 200 ms at 8 kHz
+    spoken_s = sum(len(chunk.audio) for chunk in received) / TELEPHONE.sample_rate
+    assert spoken_s == pytest.approx((12 + 15) * 0.060, abs=0.002)
 
 
 def test_espeak_is_the_default_provider() -> None:
@@ -36,5 +115,5 @@ def test_an_unknown_provider_is_refused_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("VOICEBUS_TTS_PROVIDER", "cartesya")
-    with pytest.raises(ValidationError, match="provider"):
+    with pytest.raises(ValidationError, match=r"VOICEBUS_TTS_PROVIDER must be one of .*'cartesya'"):
         TtsSettings()

@@ -81,7 +81,7 @@ class Gateways:
 
 async def test_the_first_audio_leaves_before_the_sentence_is_synthesized() -> None:
     synthesizer = FakeSynthesizer(chunks_per_text=20)
-    speaker = Speaker(synthesizer=synthesizer, voice="en-gb", chunk_ms=200, open_replies=4)
+    speaker = Speaker(synthesizer=synthesizer, voice="en-gb", chunk_ms=200)
     text = reply_text("call-1", "reply-1", 0, "A long sentence.", last=True)
 
     produced_at_publish: list[int] = []
@@ -100,7 +100,7 @@ async def test_the_first_audio_leaves_before_the_sentence_is_synthesized() -> No
 
 
 async def test_a_sentence_is_spoken_to_its_end_without_waiting_for_the_next() -> None:
-    speaker = Speaker(synthesizer=FakeSynthesizer(), voice="en-us", chunk_ms=200, open_replies=4)
+    speaker = Speaker(synthesizer=FakeSynthesizer(), voice="en-us", chunk_ms=200)
     text = reply_text("call-1", "reply-1", 0, "First of several sentences.", last=False)
 
     audio = [env.event async for env in speaker.speak(text, TELEPHONE)]
@@ -153,7 +153,7 @@ async def start_call(
 
 @pytest.fixture
 def broker(registry: CallRegistry) -> KafkaBroker:
-    speaker = Speaker(synthesizer=FakeSynthesizer(), voice="en-us", chunk_ms=50, open_replies=16)
+    speaker = Speaker(synthesizer=FakeSynthesizer(), voice="en-us", chunk_ms=50)
     routes = CachedRoutes(registry=registry, size=16)
     return create_broker(bus=BusSettings(), speaker=speaker, routes=routes)
 
@@ -187,7 +187,7 @@ async def test_a_replys_audio_goes_to_the_calls_gateway_in_the_calls_format(
     assert web_bytes == pytest.approx(synthesized_s * 24_000 * 2, abs=8)
 
 
-async def test_a_reply_is_one_stream_numbered_across_its_sentences(
+async def test_each_sentence_numbers_its_own_chunks_so_redelivery_repeats_their_names(
     broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
 ) -> None:
     gateways = Gateways(broker)
@@ -201,11 +201,23 @@ async def test_a_reply_is_one_stream_numbered_across_its_sentences(
     async with TestKafkaBroker(broker):
         for env in texts:
             await publish(broker, REPLIES, env)
+        spoken = len(gateways.received[gateways.phone_id])
+        # The middle sentence again (redelivered, or taken over by another worker).
+        await publish(broker, REPLIES, texts[1])
 
-    audio = gateways.received[gateways.phone_id]
-    assert [env.event.seq for env in audio] == list(range(len(audio)))
-    assert len(audio) > len(texts)
+    audio = gateways.received[gateways.phone_id][:spoken]
+    again = gateways.received[gateways.phone_id][spoken:]
+    for sentence in range(len(texts)):
+        numbered = [env.event.seq for env in audio if env.event.sentence == sentence]
+        assert numbered == list(range(len(numbered)))
+        assert numbered
+    assert [env.event.sentence for env in audio] == sorted(env.event.sentence for env in audio)
+    middle = [env for env in audio if env.event.sentence == 1]
+    assert [(e.event.sentence, e.event.seq, e.event_id) for e in again] == [
+        (e.event.sentence, e.event.seq, e.event_id) for e in middle
+    ]
     assert [env.event.last for env in audio] == [False] * (len(audio) - 1) + [True]
+    assert again  # ...and it is spoken with the same names as the first time
     assert {env.event.reply_id for env in audio} == {"reply-1"}
     first, *rest = audio
     assert first.stamps.reply_first_text == FIRST_TEXT_AT
@@ -229,7 +241,7 @@ async def test_a_reply_ending_in_silence_still_ends(
     audio = gateways.received[gateways.web_id]
     end = audio[-1].event
     assert end.last
-    assert end.seq == len(audio) - 1
+    assert (end.sentence, end.seq) == (1, 0)
     spoken_bytes = sum(len(env.event.audio) for env in audio)
     one_sentence_bytes = FAKE_CHUNKS_PER_TEXT * FAKE_CHUNK_SAMPLES / FAKE_RATE * 24_000 * 2
     assert spoken_bytes == pytest.approx(one_sentence_bytes, abs=8)

@@ -146,14 +146,15 @@ class OutboundAudioChunk(Event):
 
     type: Literal["audio.out"] = "audio.out"
     reply_id: str
+    sentence: int = Field(ge=0)
+    """The reply text chunk this audio speaks (its `seq`)."""
     seq: int = Field(ge=0)
+    """The chunk's position in that sentence's audio: (reply_id, sentence, seq) names it, the
+    same however often and by whichever worker the sentence is synthesized."""
     audio: AudioBytes = Field(max_length=MAX_UTTERANCE_BYTES)
     format: AudioFormat
     last: bool
     """The reply's audio ends with this chunk."""
-
-
-GatewayEvent = Annotated[OutboundAudioChunk, Field(discriminator="type")]
 
 
 # --- voicebus.playback ----------------------------------------------------------------------

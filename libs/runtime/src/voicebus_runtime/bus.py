@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
@@ -44,19 +45,32 @@ BACKGROUND_FETCH_MAX_WAIT_MS = 500
 
 
 def consumer_options(
-    group_id: str | None, *, fetch_max_wait_ms: int = BACKGROUND_FETCH_MAX_WAIT_MS
+    group_id: str | None,
+    *,
+    fetch_max_wait_ms: int = BACKGROUND_FETCH_MAX_WAIT_MS,
+    commit: Literal["each", "periodic"] = "each",
 ) -> dict[str, Any]:
     """Subscriber options for a service's consumer group.
 
     Consumers on the voice path pass `BusSettings.kafka_fetch_max_wait_ms`; see there why it
-    matters. A group commits its offsets after the handler ran (AckPolicy.ACK); a consumer
-    without a group (every instance sees every message) has none to commit.
+    matters. `commit="each"` commits a message's offset once its handler ran (a crash replays
+    it); `"periodic"` lets the consumer commit every few seconds, for streams too dense to wait
+    on a commit per message whose handler can rebuild its state (a crash may skip a few
+    seconds of them). A consumer without a group has nothing to commit.
+
+    Partitions are assigned by range, so partition p of every topic a group reads (all have
+    the same count for call topics) goes to the same worker: one call, one worker.
     """
+    if group_id is None:
+        ack_policy = AckPolicy.MANUAL
+    else:
+        ack_policy = AckPolicy.ACK if commit == "each" else AckPolicy.ACK_FIRST
     return {
         "group_id": group_id,
         "auto_offset_reset": "earliest" if group_id else "latest",
         "fetch_max_wait_ms": fetch_max_wait_ms,
-        "ack_policy": AckPolicy.ACK if group_id else AckPolicy.MANUAL,
+        "ack_policy": ack_policy,
+        "partition_assignment_strategy": (RangePartitionAssignor,),
     }
 
 

@@ -27,6 +27,7 @@ class PlaybackPosition:
     """The end of one chunk of one reply."""
 
     reply_id: str
+    sentence: int
     seq: int
 
 
@@ -76,7 +77,7 @@ class Playback:
         self._wakeup = asyncio.Event()
         self._due = -math.inf
         """When the next frame sent will start playing at the caller's end."""
-        self._accepted: set[tuple[str, int]] = set()
+        self._accepted: set[PlaybackPosition] = set()
         self._started_replies: set[str] = set()
         self._pending_marks: dict[str, PlaybackPosition] = {}
         self._task: asyncio.Task[None] | None = None
@@ -105,20 +106,21 @@ class Playback:
                 self._format,
             )
             return False
-        position = PlaybackPosition(chunk.reply_id, chunk.seq)
-        if (position.reply_id, position.seq) in self._accepted:
+        position = PlaybackPosition(chunk.reply_id, chunk.sentence, chunk.seq)
+        if position in self._accepted:
             log.info(
-                "call %s: reply %s chunk %d already queued, redelivery ignored",
+                "call %s: reply %s sentence %d chunk %d already queued, redelivery ignored",
                 self._call_id,
                 chunk.reply_id,
+                chunk.sentence,
                 chunk.seq,
             )
             return False
-        self._accepted.add((position.reply_id, position.seq))
+        self._accepted.add(position)
         for start in range(0, len(chunk.audio), self._frame_bytes):
             audio = chunk.audio[start : start + self._frame_bytes]
             self._queue.append(_Frame(audio, self._format.duration_ms(len(audio)) / 1000.0, env))
-        self._queue.append(_Mark(f"{chunk.reply_id}:{chunk.seq}", position))
+        self._queue.append(_Mark(f"{chunk.reply_id}:{chunk.sentence}:{chunk.seq}", position))
         self._wakeup.set()
         return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import assert_never
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -84,10 +85,17 @@ def load_recognizer(settings: SttSettings) -> WhisperRecognizer:
 
 def recognizer_for(settings: SttSettings) -> SpeechRecognizer:
     """The recognizer VOICEBUS_STT_PROVIDER names; Whisper is loaded only when it is chosen."""
-    if settings.provider == "instant":
-        log.warning("STT provider 'instant': every utterance is heard as %r", settings.instant_text)
-        return InstantRecognizer(text=settings.instant_text)
-    return load_recognizer(settings)
+    match settings.provider:
+        case "whisper":
+            return load_recognizer(settings)
+        case "instant":
+            log.warning(
+                "STT provider 'instant' (benchmarks only): every utterance is heard as %r",
+                settings.instant_text,
+            )
+            return InstantRecognizer(text=settings.instant_text, language=settings.language or None)
+        case unknown:
+            assert_never(unknown)
 
 
 def create_app(settings: SttSettings, *, bus: BusSettings) -> FastStream:

@@ -1,7 +1,8 @@
-"""A recognizer that answers at once with a fixed phrase, for benchmarks and load tests only.
+"""A recognizer that answers at once with a fixed phrase: for benchmarks and load tests only.
 
-With it, what a turn costs is the platform's own overhead: the bus, the services, the pacing;
-never use it for real calls, it does not listen.
+It loads no model and does not listen: every utterance, speech or silence, is heard as the same
+configured phrase. With it, what a turn costs is the platform's own overhead (the bus, the
+services, the pacing). Never use it for real calls.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from voicebus_stt.ports import Transcription
 
 
 class InstantRecognizer:
-    """Hears `text` in every utterance, instantly."""
+    """SpeechRecognizer that hears `text` (in `language`) in every utterance, instantly."""
 
-    def __init__(self, *, text: str) -> None:
-        self._heard = Transcription(text=text, language="en")
+    def __init__(self, *, text: str, language: str | None = "en") -> None:
+        self._heard = Transcription(text=text, language=language)
 
     def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
         return self._heard

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Provider = Literal["whisper", "instant"]
 
 
 def _default_model_cache_dir() -> Path:
@@ -19,9 +21,9 @@ def _default_model_cache_dir() -> Path:
 class SttSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOICEBUS_STT_", extra="ignore")
 
-    provider: Literal["whisper", "instant"] = "whisper"
-    """whisper: faster-whisper on this machine. instant: a fixed phrase at once, for
-    benchmarks and load tests only (it does not listen)."""
+    provider: Provider = "whisper"
+    """whisper: faster-whisper on this machine. instant: hears `instant_text` in every utterance
+    at once, without any model; for benchmarks and load tests only, never for real calls."""
     instant_text: str = "this is an instant transcript"
     """What the instant provider hears in every utterance."""
     model_dir: Path | None = None
@@ -34,3 +36,12 @@ class SttSettings(BaseSettings):
     """Whisper beam width: 1 (greedy) is fastest, larger is slower and a little more accurate."""
     language: str = "en"
     """Language the callers speak (ISO 639-1); empty to detect it per utterance."""
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _known_provider(cls, value: object) -> object:
+        # Named after the variable an operator sets, not the field pydantic would name.
+        if value not in get_args(Provider):
+            known = ", ".join(get_args(Provider))
+            raise ValueError(f"VOICEBUS_STT_PROVIDER must be one of {known}, not {value!r}")
+        return value

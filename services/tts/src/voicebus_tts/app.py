@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from typing import assert_never
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -60,33 +60,34 @@ def create_broker(*, bus: BusSettings, speaker: Speaker, routes: CallRoutes) -> 
 
 
 def synthesizer_for(settings: TtsSettings) -> SpeechSynthesizer:
-    """The synthesizer VOICEBUS_TTS_PROVIDER names."""
-    if settings.provider == "instant":
-        log.warning("TTS provider 'instant': replies are spoken as a tone")
-        return InstantSynthesizer(ms_per_char=settings.instant_ms_per_char)
-    return EspeakSynthesizer(rate_wpm=settings.rate_wpm)
+    """The synthesizer VOICEBUS_TTS_PROVIDER names; eSpeak NG starts only when it is chosen."""
+    match settings.provider:
+        case "espeak":
+            # Loads the engine and the voice before the first call; fails fast on a bad voice.
+            synthesize_pcm("Ready.", settings.voice, rate_wpm=settings.rate_wpm)
+            return EspeakSynthesizer(rate_wpm=settings.rate_wpm)
+        case "instant":
+            log.warning(
+                "TTS provider 'instant' (benchmarks only): replies are spoken as a tone of "
+                "%d ms per character",
+                settings.instant_ms_per_char,
+            )
+            return InstantSynthesizer(ms_per_char=settings.instant_ms_per_char)
+        case unknown:
+            assert_never(unknown)
 
 
 def create_app(*, bus: BusSettings, settings: TtsSettings) -> FastStream:
-    """The TTS worker: eSpeak NG voice, routes from the call registry in Redis."""
+    """The TTS worker, its voice ready before it joins the bus; routes from the call registry."""
     redis = Redis.from_url(bus.redis_url)
     speaker = Speaker(
         synthesizer=synthesizer_for(settings),
         voice=settings.voice,
         chunk_ms=settings.chunk_ms,
-        open_replies=settings.open_replies,
     )
     routes = CachedRoutes(registry=CallRegistry(redis), size=settings.route_cache_size)
     broker = create_broker(bus=bus, speaker=speaker, routes=routes)
     app = worker_app(broker, service=PRODUCER, bus=bus)
-
-    @app.on_startup
-    async def load_voice() -> None:
-        if settings.provider == "espeak":
-            # Loads the engine and the voice before the first call; fails fast on a bad voice.
-            await asyncio.to_thread(
-                synthesize_pcm, "Ready.", settings.voice, rate_wpm=settings.rate_wpm
-            )
 
     @app.on_shutdown
     async def close_redis() -> None:

@@ -24,7 +24,6 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_tts.lru import Lru
 from voicebus_tts.ports import PcmChunk, SpeechSynthesizer
 
 PRODUCER = "tts"
@@ -68,14 +67,10 @@ class SpeechEncoder:
 class Speaker:
     """Turns a call's reply text chunks into audio chunks for its gateway."""
 
-    def __init__(
-        self, *, synthesizer: SpeechSynthesizer, voice: str, chunk_ms: int, open_replies: int
-    ) -> None:
+    def __init__(self, *, synthesizer: SpeechSynthesizer, voice: str, chunk_ms: int) -> None:
         self._synthesizer = synthesizer
         self._voice = voice
         self._chunk_ms = chunk_ms
-        self._next_seq: Lru[tuple[str, str], int] = Lru(size=open_replies)
-        """Where each reply in progress continues its audio `seq`."""
 
     async def speak(
         self, env: Envelope[ReplyTextChunk], audio_out: AudioFormat
@@ -87,7 +82,6 @@ class Speaker:
         empty if there is no audio left.
         """
         text = env.event
-        reply = (env.call_id, text.reply_id)
         speech = SpeechEncoder(audio_out)
         chunk_bytes = self._chunk_bytes(audio_out)
         published = 0
@@ -95,19 +89,23 @@ class Speaker:
 
         def chunk(audio: bytes, *, last: bool) -> Envelope[OutboundAudioChunk]:
             nonlocal published
-            index, seq = published, self._next_seq.get(reply) or 0
-            published += 1
-            self._next_seq.put(reply, seq + 1)
-            stamps = env.stamps.stamp(tts_first_audio=time.time()) if seq == 0 else env.stamps
+            seq, published = published, published + 1
+            first_of_reply = text.seq == 0 and seq == 0
+            stamps = env.stamps.stamp(tts_first_audio=time.time()) if first_of_reply else env.stamps
             event = OutboundAudioChunk(
-                reply_id=text.reply_id, seq=seq, audio=audio, format=audio_out, last=last
+                reply_id=text.reply_id,
+                sentence=text.seq,
+                seq=seq,
+                audio=audio,
+                format=audio_out,
+                last=last,
             )
             return envelope(
                 event,
                 call_id=env.call_id,
                 producer=PRODUCER,
                 stamps=stamps,
-                event_id=derived_id(env.event_id, f"audio-{index}"),
+                event_id=derived_id(env.event_id, f"audio-{seq}"),
             )
 
         async for pcm in self._synthesizer.synthesize(text.text, voice=self._voice):
@@ -116,12 +114,8 @@ class Speaker:
                 yield chunk(bytes(pending[:chunk_bytes]), last=False)
                 del pending[:chunk_bytes]
         pending += speech.finish()
-        if text.last:
-            end = chunk(bytes(pending), last=True)
-            self._next_seq.pop(reply)
-            yield end
-        elif pending:
-            yield chunk(bytes(pending), last=False)
+        if text.last or pending:
+            yield chunk(bytes(pending), last=text.last)
 
     def _chunk_bytes(self, audio_out: AudioFormat) -> int:
         frame_bytes = audio_out.bytes_per_sample * audio_out.channels

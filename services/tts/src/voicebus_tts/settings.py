@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Provider = Literal["espeak", "instant"]
 
 
 class TtsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOICEBUS_TTS_", extra="ignore")
 
-    provider: Literal["espeak", "instant"] = "espeak"
-    """espeak: eSpeak NG on this machine. instant: a tone at once, for benchmarks and load
-    tests only."""
+    provider: Provider = "espeak"
+    """espeak: eSpeak NG on this machine. instant: a quiet tone as long as the text would take
+    to say, at once and without any engine; for benchmarks and load tests only, never for real
+    calls."""
     instant_ms_per_char: int = Field(default=60, ge=1, le=1_000)
-    """How long the instant provider's tone lasts per character of text."""
+    """How long the instant provider's tone lasts per character of text (60 is about eSpeak NG
+    at 175 words per minute); a text chunk's tone never lasts more than 10 s."""
     voice: str = "en-us"
     """eSpeak NG voice the replies are spoken with."""
     rate_wpm: int = Field(default=175, ge=80, le=450)
@@ -24,5 +28,12 @@ class TtsSettings(BaseSettings):
     """Audio per published chunk; the first chunk of each sentence goes out as soon as it exists."""
     route_cache_size: int = Field(default=1_024, gt=0)
     """Call routes kept in memory, so the call registry is read once per call."""
-    open_replies: int = Field(default=1_024, gt=0)
-    """Replies in progress tracked at once; the least recently spoken is forgotten beyond this."""
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _known_provider(cls, value: object) -> object:
+        # Named after the variable an operator sets, not the field pydantic would name.
+        if value not in get_args(Provider):
+            known = ", ".join(get_args(Provider))
+            raise ValueError(f"VOICEBUS_TTS_PROVIDER must be one of {known}, not {value!r}")
+        return value

@@ -68,12 +68,7 @@ class InProcessPipeline:
         self._media = Calls(vad=SileroVad(), settings=MediaSettings())
         self._transcriber = Transcriber(recognizer=recognizer)
         tts = TtsSettings()
-        self._speaker = Speaker(
-            synthesizer=synthesizer,
-            voice=tts.voice,
-            chunk_ms=tts.chunk_ms,
-            open_replies=tts.open_replies,
-        )
+        self._speaker = Speaker(synthesizer=synthesizer, voice=tts.voice, chunk_ms=tts.chunk_ms)
 
     @classmethod
     def with_instant_providers(cls) -> InProcessPipeline:
