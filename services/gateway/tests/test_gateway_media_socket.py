@@ -31,8 +31,6 @@ from voicebus_runtime.bus import publish
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
 Captured = list[tuple[str, dict[str, Any]]]
 """(Kafka key, envelope) of each message published on a topic."""
 
@@ -75,19 +73,19 @@ async def analytics_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def running(analytics_url: str) -> AsyncIterator[Running]:
+async def running(analytics_url: str, redis_url: str) -> AsyncIterator[Running]:
     settings = GatewaySettings(
         gateway_id=f"test-{uuid.uuid4().hex[:8]}",
         public_url=None,
         analytics_url=analytics_url,
         required_services=("gateway", "media"),
     )
-    app = create_app(settings, BusSettings(redis_url=REDIS_URL, heartbeat_interval_s=0.05))
+    app = create_app(settings, BusSettings(redis_url=redis_url, heartbeat_interval_s=0.05))
     gateway: Gateway = app.state.gateway
     published: dict[str, Captured] = {}
     for topic in (CALLS, AUDIO_IN, PLAYBACK):
         published[topic.name] = capture(gateway, topic)
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(redis_url)
     async with TestKafkaBroker(gateway.broker):
         server, task, port = await serve(app)
         yield Running(gateway, f"127.0.0.1:{port}", published, CallRegistry(redis))

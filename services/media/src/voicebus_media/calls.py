@@ -11,9 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import TypeVar
 
-import numpy as np
-
-from voicebus_audio import Resampler, mulaw_to_pcm16
+from voicebus_audio import PartialSampleError, Resampler, to_mono_pcm16
 from voicebus_contracts import (
     SPEECH_16K,
     AudioFormat,
@@ -45,21 +43,6 @@ ENDED_CALLS_REMEMBERED = 10_000
 
 MediaEnvelope = Envelope[SpeechStarted] | Envelope[SpeechStopped] | Envelope[Utterance]
 MediaEventT = TypeVar("MediaEventT", SpeechStarted, SpeechStopped, Utterance)
-
-
-def decode(frame: InboundAudioFrame) -> Samples | None:
-    """The frame's audio as mono PCM16, or None (logged by the caller) if its size does not fit."""
-    fmt = frame.format
-    if len(frame.audio) % (fmt.bytes_per_sample * fmt.channels):
-        return None
-    samples = (
-        mulaw_to_pcm16(frame.audio)
-        if fmt.encoding == "mulaw"
-        else np.frombuffer(frame.audio, dtype="<i2").astype(np.int16, copy=False)
-    )
-    if fmt.channels > 1:
-        samples = samples.reshape(-1, fmt.channels).mean(axis=1).astype(np.int16)
-    return samples
 
 
 @dataclass
@@ -183,15 +166,10 @@ class Calls:
             )
         call.next_seq = frame.seq + 1
         call.last_heard = time.monotonic()
-        samples = decode(frame)
-        if samples is None:
-            log.warning(
-                "call %s: frame %d has %d bytes, not whole %s samples; frame skipped",
-                env.call_id,
-                frame.seq,
-                len(frame.audio),
-                frame.format,
-            )
+        try:
+            samples = to_mono_pcm16(frame.audio, frame.format)
+        except PartialSampleError as refused:
+            log.warning("call %s: frame %d skipped: %s", env.call_id, frame.seq, refused)
             return []
         events = call.hear(samples, heard_at=frame.received_at)
         return [out for event in events for out in call.envelopes(event, cause=env)]

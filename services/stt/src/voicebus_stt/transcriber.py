@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import numpy.typing as npt
 
-from voicebus_audio import mulaw_to_pcm16, resample
+from voicebus_audio import resample, to_mono_pcm16
 from voicebus_contracts import MAX_TEXT_CHARS, SPEECH_16K, FinalTranscript, Utterance
 from voicebus_stt.ports import SpeechRecognizer
 
@@ -21,12 +21,11 @@ from voicebus_stt.ports import SpeechRecognizer
 def speech_samples(utterance: Utterance) -> npt.NDArray[np.float32]:
     """The utterance's audio as mono float32 samples in [-1, 1] at 16 kHz, whatever it came as."""
     fmt = utterance.format
-    frame_bytes = fmt.bytes_per_sample * fmt.channels
-    audio = utterance.audio[: len(utterance.audio) - len(utterance.audio) % frame_bytes]
-    samples = mulaw_to_pcm16(audio) if fmt.encoding == "mulaw" else np.frombuffer(audio, "<i2")
-    if fmt.channels > 1:
-        samples = samples.reshape(-1, fmt.channels).mean(axis=1).astype(np.int16)
-    samples = resample(samples, from_rate=fmt.sample_rate, to_rate=SPEECH_16K.sample_rate)
+    samples = resample(
+        to_mono_pcm16(utterance.audio, fmt),
+        from_rate=fmt.sample_rate,
+        to_rate=SPEECH_16K.sample_rate,
+    )
     return samples.astype(np.float32) / 32768.0
 
 

@@ -29,7 +29,8 @@ class LevelResult:
 
     @property
     def lost_turns(self) -> int:
-        return self.turns_expected - self.turns_recorded
+        """Turns said but not answered on record (a sentence heard as two turns is not a loss)."""
+        return max(0, self.turns_expected - self.turns_recorded)
 
     def passes(self, *, metric: str, p95_target_ms: float) -> bool:
         samples = self.overhead_ms if metric == "overhead" else self.voice_to_voice_ms

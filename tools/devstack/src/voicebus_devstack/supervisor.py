@@ -64,11 +64,12 @@ class Stack:
         self.kafka_bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}"
         self.redis_url = settings.redis_url or f"redis://127.0.0.1:{settings.redis_port}/0"
         self.gateway_url = f"http://{settings.host}:{settings.port}"
-        self.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms or (
-            BusSettings().kafka_fetch_max_wait_ms
-            if settings.kafka_bootstrap
-            else EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
-        )
+        if settings.kafka_fetch_max_wait_ms is not None:
+            self.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
+        elif settings.kafka_bootstrap:
+            self.fetch_max_wait_ms = BusSettings().kafka_fetch_max_wait_ms
+        else:
+            self.fetch_max_wait_ms = EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
         self.processes: list[ManagedProcess] = []
 
     def service_env(self, service: str) -> dict[str, str]:
@@ -141,8 +142,9 @@ class Stack:
             [sys.executable, "-m", "voicebus_analytics", "migrate"],
             self.service_env("analytics"),
         )
+        code = await migration.wait()
         self.processes.remove(migration)
-        if code := await migration.wait():
+        if code:
             raise StackError(f"the database migration failed (exit code {code})")
 
     async def start_services(self) -> None:
@@ -222,6 +224,8 @@ async def run_stack(settings: StackSettings) -> int:
         else:
             log.info("stopping voicebus")
             running.cancel()
+            # Let a start in progress finish registering its child before everything stops.
+            await asyncio.gather(running, return_exceptions=True)
     except StackError as failure:
         log.error("%s: stopping voicebus", failure)
         code = 1
