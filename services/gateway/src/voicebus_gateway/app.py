@@ -230,11 +230,12 @@ class Gateway:
             agent_id=started.agent_id,
             audio_out=TELEPHONE,
         )
-        await self._registry.register(route)
+        # Claimed before the first await, so a second socket for the call is refused.
         self._playbacks[call_id] = playback
         playback.start()
         reason = "gateway error"
         try:
+            await self._registry.register(route)
             await publish(self.broker, CALLS, envelope(started, call_id=call_id, producer=SERVICE))
             log.info("call %s: started, agent %s", call_id, started.agent_id)
             reason = await self._relay_caller(websocket, call_id, playback)

@@ -26,12 +26,12 @@ from voicebus_gateway.playback import Playback
 from voicebus_media.calls import Calls
 from voicebus_media.settings import MediaSettings
 from voicebus_media.silero import SileroVad
-from voicebus_stt.instant import InstantRecognizer
+from voicebus_stt.app import recognizer_for
 from voicebus_stt.ports import SpeechRecognizer
 from voicebus_stt.settings import SttSettings
 from voicebus_stt.transcriber import Transcriber
+from voicebus_tts.app import synthesizer_for
 from voicebus_tts.core import Speaker
-from voicebus_tts.instant import InstantSynthesizer
 from voicebus_tts.ports import SpeechSynthesizer
 from voicebus_tts.settings import TtsSettings
 
@@ -73,8 +73,8 @@ class InProcessPipeline:
     @classmethod
     def with_instant_providers(cls) -> InProcessPipeline:
         return cls(
-            recognizer=InstantRecognizer(text=SttSettings().instant_text),
-            synthesizer=InstantSynthesizer(ms_per_char=TtsSettings().instant_ms_per_char),
+            recognizer=recognizer_for(SttSettings(provider="instant")),
+            synthesizer=synthesizer_for(TtsSettings(provider="instant")),
         )
 
     async def turn(self, speech: bytes) -> float:
