@@ -74,7 +74,9 @@ def consumer_options(
     }
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[Topic]) -> None:
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[Topic], *, replication_factor: int = 1
+) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="voicebus-provisioner")
     try:
@@ -84,7 +86,10 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic]) -> None:
     try:
         wanted = {t.name: t for t in topics}
         response = await admin.create_topics(
-            [NewTopic(t.name, t.partitions, replication_factor=1) for t in wanted.values()]
+            [
+                NewTopic(t.name, t.partitions, replication_factor=replication_factor)
+                for t in wanted.values()
+            ]
         )
         for name, code, message in response.topic_errors:
             if code not in (0, TOPIC_ALREADY_EXISTS):

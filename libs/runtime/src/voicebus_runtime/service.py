@@ -31,7 +31,9 @@ def worker_app(
 
     @app.on_startup
     async def provision() -> None:
-        await ensure_topics(bus.kafka_bootstrap, wanted)
+        await ensure_topics(
+            bus.kafka_bootstrap, wanted, replication_factor=bus.kafka_replication_factor
+        )
 
     @app.after_startup
     async def start_beating() -> None:

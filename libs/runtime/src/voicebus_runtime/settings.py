@@ -23,6 +23,8 @@ class BusSettings(BaseSettings):
     instance_id: str = Field(default_factory=_default_instance)
     log_level: str = "INFO"
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    kafka_replication_factor: int = Field(default=1, ge=1, le=16)
+    """Replicas of each topic the services create (a production cluster wants 3)."""
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
     """How long a voice-path consumer's fetch may wait on an idle partition.
 

@@ -106,7 +106,9 @@ def create_service(store: CallStore, *, bus: BusSettings) -> Service:
 
     @asynccontextmanager
     async def run_consumers(_: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(bus.kafka_bootstrap, ALL_TOPICS)
+        await ensure_topics(
+            bus.kafka_bootstrap, ALL_TOPICS, replication_factor=bus.kafka_replication_factor
+        )
         await broker.start()
         heartbeat.start()
         try:

@@ -20,7 +20,11 @@ WS_MAX_MESSAGE_BYTES = 1024 * 1024
 async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
     """Create this replica's topics (and the shared ones) before consuming, then serve."""
     own_topic = gateway_topic(settings.resolved_gateway_id(bus))
-    await ensure_topics(bus.kafka_bootstrap, (*ALL_TOPICS, own_topic))
+    await ensure_topics(
+        bus.kafka_bootstrap,
+        (*ALL_TOPICS, own_topic),
+        replication_factor=bus.kafka_replication_factor,
+    )
     config = uvicorn.Config(
         create_app(settings, bus),
         host=settings.host,
