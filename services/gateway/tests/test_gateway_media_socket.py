@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -257,7 +258,9 @@ async def test_a_dropped_socket_ends_the_call(running: Running) -> None:
     assert await running.registry.lookup(call_sid) is None
 
 
-async def test_reply_audio_for_an_unknown_call_is_dropped(running: Running) -> None:
+async def test_reply_audio_for_an_unknown_call_is_dropped(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
     chunk_env = envelope(
         OutboundAudioChunk(
             reply_id="r1", sentence=0, seq=0, audio=bytes(160), format=TELEPHONE, last=True
@@ -265,7 +268,10 @@ async def test_reply_audio_for_an_unknown_call_is_dropped(running: Running) -> N
         call_id="CA-not-here",
         producer="tts",
     )
-    await publish(running.gateway.broker, gateway_topic(running.gateway.gateway_id), chunk_env)
+    with caplog.at_level(logging.INFO, logger="voicebus_gateway.app"):
+        await publish(running.gateway.broker, gateway_topic(running.gateway.gateway_id), chunk_env)
+        await until(lambda: "CA-not-here: reply r1 audio dropped" in caplog.text)
+    await asyncio.sleep(0.1)  # a playback report, were there one, would have come by now
     assert running.published[PLAYBACK.name] == []
 
 
