@@ -31,3 +31,10 @@ class BusSettings(BaseSettings):
     Apache Kafka answers a fetch as soon as data arrives, so the default costs no latency there.
     A broker that does not long-poll (the embedded one) holds every fetch this long: the local
     stack sets a few milliseconds, trading broker CPU for latency."""
+
+
+def choice_of(value: object, options: tuple[str, ...], *, variable: str) -> object:
+    """`value` if it is one of `options`, else an error naming the variable an operator sets."""
+    if value not in options:
+        raise ValueError(f"{variable} must be one of {', '.join(options)}, not {value!r}")
+    return value

@@ -9,6 +9,8 @@ from typing import Literal, get_args
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voicebus_runtime.settings import choice_of
+
 Provider = Literal["whisper", "instant"]
 
 
@@ -40,8 +42,4 @@ class SttSettings(BaseSettings):
     @field_validator("provider", mode="before")
     @classmethod
     def _known_provider(cls, value: object) -> object:
-        # Named after the variable an operator sets, not the field pydantic would name.
-        if value not in get_args(Provider):
-            known = ", ".join(get_args(Provider))
-            raise ValueError(f"VOICEBUS_STT_PROVIDER must be one of {known}, not {value!r}")
-        return value
+        return choice_of(value, get_args(Provider), variable="VOICEBUS_STT_PROVIDER")

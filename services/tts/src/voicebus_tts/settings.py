@@ -7,6 +7,8 @@ from typing import Literal, get_args
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voicebus_runtime.settings import choice_of
+
 Provider = Literal["espeak", "instant"]
 
 
@@ -32,8 +34,4 @@ class TtsSettings(BaseSettings):
     @field_validator("provider", mode="before")
     @classmethod
     def _known_provider(cls, value: object) -> object:
-        # Named after the variable an operator sets, not the field pydantic would name.
-        if value not in get_args(Provider):
-            known = ", ".join(get_args(Provider))
-            raise ValueError(f"VOICEBUS_TTS_PROVIDER must be one of {known}, not {value!r}")
-        return value
+        return choice_of(value, get_args(Provider), variable="VOICEBUS_TTS_PROVIDER")
