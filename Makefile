@@ -22,8 +22,11 @@ $(UV):
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
+# Several processes of a service: make run REPLICAS="stt=2 agent=2 gateway=2"
+REPLICAS ?=
+
 run: install
-	$(RUN) voicebus-stack run
+	VOICEBUS_REPLICAS="$(REPLICAS)" $(RUN) voicebus-stack run
 
 bench: install
 	$(RUN) voicebus-bench --out bench/results --readme README.md

@@ -6,22 +6,17 @@ checks the call's record through the public API, once on SQLite and once on Post
 
 from __future__ import annotations
 
-import asyncio
-import re
-import time
-from typing import Any
-
 import httpx
 import numpy as np
 import pytest
 
-from voicebus_audio import mulaw_to_pcm16, resample
-from voicebus_devstack.caller import TwilioCaller
+from voicebus_audio import mulaw_to_pcm16
+from voicebus_contracts import TELEPHONE
 from voicebus_devstack.harness import RunningStack
 from voicebus_devstack.speech import telephone_speech
-from voicebus_stt.app import load_recognizer
-from voicebus_stt.settings import SttSettings
 from voicebus_stt.whisper import WhisperRecognizer
+
+from .conftest import share_of_words, transcribe, wait_for_record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -36,30 +31,12 @@ def loudness(mulaw: bytes) -> float:
     return float(np.sqrt(np.mean(mulaw_to_pcm16(mulaw).astype(np.float64) ** 2)))
 
 
-@pytest.fixture(scope="module")
-def recognizer() -> WhisperRecognizer:
-    return load_recognizer(SttSettings())
-
-
-def words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z']+", text.lower()))
-
-
-def share_of_words(said: str, heard: str) -> float:
-    """The share of the words of `said` found in `heard`."""
-    return len(words(said) & words(heard)) / len(words(said))
-
-
-def transcribe(recognizer: WhisperRecognizer, mulaw: bytes) -> str:
-    speech = resample(mulaw_to_pcm16(mulaw), from_rate=8000, to_rate=16000)
-    return recognizer.transcribe(speech.astype(np.float32) / 32768.0).text
-
-
 async def test_caller_hears_greeting_and_reply_and_the_call_is_on_record(
     stack: RunningStack, recognizer: WhisperRecognizer
 ) -> None:
     caller_speech = telephone_speech(CALLER_SENTENCE)
-    async with TwilioCaller(f"{stack.ws_url}/twilio/media") as caller:
+    phone = await stack.phone_call()
+    async with phone as caller:
         greeting = await caller.wait_for_agent_audio(after=0.0, quiet_s=1.5)
         finished_speaking = await caller.say(caller_speech)
         reply = await caller.wait_for_agent_audio(after=finished_speaking, quiet_s=1.5)
@@ -67,8 +44,8 @@ async def test_caller_hears_greeting_and_reply_and_the_call_is_on_record(
 
     assert seconds_of(greeting) > 1.0
     assert loudness(greeting) > 300
-    heard_greeting = transcribe(recognizer, greeting)
-    heard_reply = transcribe(recognizer, reply)
+    heard_greeting = transcribe(recognizer, greeting, TELEPHONE)
+    heard_reply = transcribe(recognizer, reply, TELEPHONE)
 
     record = await wait_for_record(stack.base_url, call_sid)
     turns = record["turns"]
@@ -93,19 +70,3 @@ async def test_caller_hears_greeting_and_reply_and_the_call_is_on_record(
         listed = (await client.get("/api/calls")).json()
         assert call_sid in [c["call_id"] for c in listed]
         assert (await client.get("/api/calls/CA-no-such-call")).status_code == 404
-
-
-async def wait_for_record(base_url: str, call_sid: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """The call's record once it shows the call ended and the reply's latency."""
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        while True:
-            response = await client.get(f"/api/calls/{call_sid}")
-            if response.status_code == 200:
-                record: dict[str, Any] = response.json()
-                answered = [t for t in record["turns"] if t["role"] == "agent" and t["in_reply_to"]]
-                if record["status"] == "completed" and answered and answered[0]["latency"]:
-                    return record
-            if time.monotonic() > deadline:
-                raise AssertionError(f"incomplete record for {call_sid}: {response.text}")
-            await asyncio.sleep(0.5)

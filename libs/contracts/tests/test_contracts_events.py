@@ -16,18 +16,30 @@ from voicebus_contracts import (
     CallEnded,
     CallEvent,
     CallStarted,
+    CallStatusChanged,
+    CancelReply,
+    ClearPlayback,
+    DtmfReceived,
     Envelope,
     FinalTranscript,
+    GatewayEvent,
+    HangUp,
     InboundAudioFrame,
     LatencyBreakdown,
     OutboundAudioChunk,
+    PausePlayback,
+    ReplyCancelled,
+    ReplyPaused,
     ReplyPlaybackStarted,
     ReplyTextChunk,
+    ResumePlayback,
+    SendDtmf,
     ServiceHeartbeat,
     SpeechEvent,
     SpeechStarted,
     SpeechStopped,
     StageStamps,
+    TransferCall,
     Utterance,
     derived_id,
     envelope,
@@ -46,12 +58,35 @@ EXAMPLES: list[Event] = [
         from_number="+15550100001",
         to_number="+15550100002",
     ),
+    CallStarted(
+        transport="twilio",
+        agent_id="sales",
+        gateway_id="gw-0",
+        audio_in=TELEPHONE,
+        audio_out=TELEPHONE,
+        to_number="+15550100003",
+        direction="outbound",
+        variables={"first_name": "Ada"},
+    ),
     CallEnded(reason="caller hung up"),
+    CallStatusChanged(status="ringing", direction="outbound", to_number="+15550100003"),
+    CallStatusChanged(status="completed", direction="inbound", duration_s=42),
+    DtmfReceived(digit="#"),
+    HangUp(reason="the agent ended the call"),
+    TransferCall(to="+14155550100"),
+    TransferCall(to="sip:desk@example.com"),
+    SendDtmf(digits="1w23#"),
+    ClearPlayback(),
+    PausePlayback(turn_id="CA1:t2"),
+    ResumePlayback(),
+    CancelReply(reply_id="CA1:t1:reply"),
+    ReplyCancelled(reply_id="CA1:t1:reply", heard_text="Hi. I can"),
+    ReplyPaused(reply_id="CA1:t1:reply", turn_id="CA1:t2", sentence=1, fraction=0.5),
     InboundAudioFrame(seq=7, audio=bytes(range(160)), format=TELEPHONE, received_at=1.5),
     SpeechStarted(turn_id="CA1:t1", audio_offset_ms=120),
     SpeechStopped(turn_id="CA1:t1", audio_offset_ms=2400),
     Utterance(turn_id="CA1:t1", audio=b"\x01\x00" * 16000, format=SPEECH_16K, duration_ms=1000),
-    FinalTranscript(turn_id="CA1:t1", text="Hello there.", language="en"),
+    FinalTranscript(turn_id="CA1:t1", text="Hello there.", language="en", duration_ms=900),
     ReplyTextChunk(reply_id="CA1:t1:reply", in_reply_to="CA1:t1", seq=0, text="Hi.", last=False),
     OutboundAudioChunk(
         reply_id="CA1:t1:reply", sentence=0, seq=0, audio=b"\xff" * 160, format=TELEPHONE, last=True
@@ -83,6 +118,29 @@ def test_topic_unions_pick_the_event_by_type() -> None:
         '{"type": "speech.started", "turn_id": "t", "audio_offset_ms": 0}'
     )
     assert isinstance(speech, SpeechStarted)
+    command = TypeAdapter(GatewayEvent).validate_python(
+        {"type": "control.transfer", "to": "+1415555"}
+    )
+    assert isinstance(command, TransferCall)
+
+
+@pytest.mark.parametrize(
+    ("event", "fields"),
+    [
+        (DtmfReceived, {"digit": "x"}),
+        (DtmfReceived, {"digit": "12"}),
+        (SendDtmf, {"digits": ""}),
+        (SendDtmf, {"digits": "12;3"}),
+        (TransferCall, {"to": "4155550100"}),
+        (TransferCall, {"to": "+1 415 555 0100"}),
+        (CallStatusChanged, {"status": "answered", "direction": "inbound"}),
+    ],
+)
+def test_control_and_status_events_refuse_what_a_carrier_would(
+    event: type[Event], fields: dict[str, object]
+) -> None:
+    with pytest.raises(ValidationError):
+        event.model_validate(fields)
 
 
 @pytest.mark.parametrize(

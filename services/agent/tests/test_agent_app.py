@@ -1,6 +1,9 @@
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
@@ -11,32 +14,104 @@ from voicebus_agent.history import RedisConversationStore
 from voicebus_agent.settings import AgentSettings
 from voicebus_contracts import (
     TELEPHONE,
+    CallRoute,
     CallStarted,
+    CancelReply,
+    DtmfReceived,
     Envelope,
     FinalTranscript,
+    GatewayEvent,
+    ReplyCancelled,
+    ReplyEvent,
+    ReplyPaused,
     ReplyTextChunk,
+    ResumePlayback,
+    SpeechStarted,
     StageStamps,
+    derived_id,
     envelope,
 )
-from voicebus_contracts.topics import CALLS, REPLIES, TRANSCRIPTS
+from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, SPEECH, TRANSCRIPTS, gateway_topic
 from voicebus_runtime.bus import headers_of
+from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
+
+GATEWAY = "gw-agent-test"
+
+
+@dataclass
+class Agent:
+    """The agent on a test broker, and what it published: replies, cancellations, commands."""
+
+    broker: KafkaBroker
+    store: RedisConversationStore
+    replies: list[Envelope[ReplyTextChunk]] = field(default_factory=list)
+    cancellations: list[Envelope[ReplyCancelled]] = field(default_factory=list)
+    commands: list[Envelope[GatewayEvent]] = field(default_factory=list)
+    replied: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def said(self) -> list[str]:
+        return [r.event.text for r in self.replies]
 
 
 @pytest.fixture
-async def agent(
-    redis_url: str,
-) -> AsyncIterator[tuple[KafkaBroker, list[Envelope[ReplyTextChunk]]]]:
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def call_id(redis: Redis) -> AsyncIterator[str]:
+    """A call live on gateway GATEWAY; its keys are removed afterwards."""
+    call_id = f"CA{uuid.uuid4().hex}"
+    registry = CallRegistry(redis)
+    await registry.register(
+        CallRoute(
+            call_id=call_id,
+            gateway_id=GATEWAY,
+            transport="twilio",
+            agent_id="default",
+            audio_out=TELEPHONE,
+        )
+    )
+    yield call_id
+    await registry.forget(call_id, gateway_id=GATEWAY)
+    keys = [key async for key in redis.scan_iter(match=f"voicebus:call:{call_id}:*")]
+    if keys:
+        await redis.delete(*keys)
+
+
+@asynccontextmanager
+async def running(redis_url: str, redis: Redis, settings: AgentSettings) -> AsyncIterator[Agent]:
     bus = BusSettings(redis_url=redis_url, instance_id="agent-test")
-    _, broker = build(settings=AgentSettings(greeting="Welcome. Ask me anything."), bus=bus)
-    replies: list[Envelope[ReplyTextChunk]] = []
+    _, broker = build(settings=settings, bus=bus)
+    agent = Agent(broker=broker, store=RedisConversationStore(redis=redis, ttl_s=60))
 
     @broker.subscriber(REPLIES.name, group_id="test-observer")
-    async def observe(env: Envelope[ReplyTextChunk]) -> None:
-        replies.append(env)
+    async def observe_replies(env: Envelope[ReplyEvent]) -> None:
+        if isinstance(env.event, ReplyTextChunk):
+            agent.replies.append(cast(Envelope[ReplyTextChunk], env))
+            agent.replied.set()
+        else:
+            agent.cancellations.append(cast(Envelope[ReplyCancelled], env))
+
+    @broker.subscriber(gateway_topic(GATEWAY).name, group_id="test-observer")
+    async def observe_gateway(env: Envelope[GatewayEvent]) -> None:
+        agent.commands.append(env)
 
     async with TestKafkaBroker(broker) as test_broker:
-        yield test_broker, replies
+        agent.broker = test_broker
+        yield agent
+
+
+@pytest.fixture
+async def agent(redis_url: str, redis: Redis) -> AsyncIterator[Agent]:
+    settings = AgentSettings(greeting="Welcome. Ask me anything.")
+    async with running(redis_url, redis, settings) as agent:
+        yield agent
 
 
 async def send(broker: KafkaBroker, topic: str, env: Envelope[Any]) -> None:
@@ -45,10 +120,12 @@ async def send(broker: KafkaBroker, topic: str, env: Envelope[Any]) -> None:
     )
 
 
-async def test_call_start_is_greeted(
-    agent: tuple[KafkaBroker, list[Envelope[ReplyTextChunk]]],
-) -> None:
-    broker, replies = agent
+async def say(agent: Agent, call_id: str, turn: str, text: str, duration_ms: int = 1500) -> None:
+    heard = FinalTranscript(turn_id=f"{call_id}:{turn}", text=text, duration_ms=duration_ms)
+    await send(agent.broker, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt"))
+
+
+async def test_call_start_is_greeted(agent: Agent) -> None:
     call_id = f"CA{uuid.uuid4().hex}"
     started = CallStarted(
         transport="twilio",
@@ -57,17 +134,15 @@ async def test_call_start_is_greeted(
         audio_in=TELEPHONE,
         audio_out=TELEPHONE,
     )
-    await send(broker, CALLS.name, envelope(started, call_id=call_id, producer="gateway"))
-    assert [r.event.text for r in replies] == ["Welcome.", "Ask me anything.", ""]
-    assert replies[-1].event.last
-    assert all(r.call_id == call_id and r.event.in_reply_to is None for r in replies)
+    await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gateway"))
+    assert agent.said() == ["Welcome.", "Ask me anything.", ""]
+    assert agent.replies[-1].event.last
+    assert all(r.call_id == call_id and r.event.in_reply_to is None for r in agent.replies)
 
 
 async def test_transcript_is_answered_with_stamps_and_redelivery_repeats_the_same_events(
-    agent: tuple[KafkaBroker, list[Envelope[ReplyTextChunk]]], redis_url: str
+    agent: Agent, call_id: str
 ) -> None:
-    broker, replies = agent
-    call_id = f"CA{uuid.uuid4().hex}"
     stamps = StageStamps(speech_ended=100.0, turn_ended=100.5, transcribed=101.0)
     heard = envelope(
         FinalTranscript(turn_id=f"{call_id}:t1", text="Book a table for two."),
@@ -75,32 +150,171 @@ async def test_transcript_is_answered_with_stamps_and_redelivery_repeats_the_sam
         producer="stt",
         stamps=stamps,
     )
-    await send(broker, TRANSCRIPTS.name, heard)
-    first = list(replies)
+    await send(agent.broker, TRANSCRIPTS.name, heard)
+    first = list(agent.replies)
     assert first[0].event.text == "I heard you say: Book a table for two."
     assert first[0].event.in_reply_to == f"{call_id}:t1"
     assert first[0].stamps.transcribed == 101.0
     assert first[0].stamps.reply_first_text is not None
 
-    await send(broker, TRANSCRIPTS.name, heard)
-    again = replies[len(first) :]
+    await send(agent.broker, TRANSCRIPTS.name, heard)
+    again = agent.replies[len(first) :]
     assert [r.event_id for r in again] == [r.event_id for r in first]
-
-    redis = Redis.from_url(redis_url)
-    try:
-        history = await RedisConversationStore(redis=redis, ttl_s=60).history(call_id)
-        assert [m.role for m in history] == ["user", "agent"]
-    finally:
-        await redis.delete(
-            f"voicebus:call:{call_id}:history", f"voicebus:call:{call_id}:history-ids"
-        )
-        await redis.aclose()
+    assert [m.role for m in await agent.store.history(call_id)] == ["user", "agent"]
 
 
-async def test_empty_transcript_gets_no_reply(
-    agent: tuple[KafkaBroker, list[Envelope[ReplyTextChunk]]],
-) -> None:
-    broker, replies = agent
+async def test_empty_transcript_gets_no_reply(agent: Agent) -> None:
     silence = FinalTranscript(turn_id="CAx:t1", text="  ")
-    await send(broker, TRANSCRIPTS.name, envelope(silence, call_id="CAx", producer="stt"))
-    assert replies == []
+    await send(agent.broker, TRANSCRIPTS.name, envelope(silence, call_id="CAx", producer="stt"))
+    assert agent.replies == []
+
+
+async def pause_reply(agent: Agent, call_id: str, *, sentence: int, fraction: float) -> None:
+    """The caller starts turn t2 over the reply to t1 (which must have been answered)."""
+    paused = ReplyPaused(
+        reply_id=f"{call_id}:t1:reply",
+        turn_id=f"{call_id}:t2",
+        sentence=sentence,
+        fraction=fraction,
+    )
+    env = envelope(paused, call_id=call_id, producer="gateway")
+    await send(agent.broker, PLAYBACK.name, env)
+    await send(agent.broker, PLAYBACK.name, env)  # redelivered: the same pause
+
+
+async def test_a_backchannel_over_the_reply_resumes_it_and_is_no_turn(
+    agent: Agent, call_id: str
+) -> None:
+    await say(agent, call_id, "t1", "Book a table for two.")
+    answered = agent.said()
+    await pause_reply(agent, call_id, sentence=0, fraction=0.4)
+
+    await say(agent, call_id, "t2", "Uh-huh.", duration_ms=450)
+
+    assert [c.event for c in agent.commands] == [ResumePlayback()]
+    assert agent.said() == answered
+    assert agent.cancellations == []
+    history = await agent.store.history(call_id)
+    assert [(m.role, m.text) for m in history] == [
+        ("user", "Book a table for two."),
+        ("agent", "I heard you say: Book a table for two. What else can I do for you?"),
+    ]
+    assert await agent.store.paused(call_id) is None
+
+
+async def test_a_cough_over_the_reply_resumes_it(agent: Agent, call_id: str) -> None:
+    await say(agent, call_id, "t1", "Book a table for two.")
+    await pause_reply(agent, call_id, sentence=1, fraction=0.0)
+    await say(agent, call_id, "t2", "", duration_ms=300)
+    assert [c.event for c in agent.commands] == [ResumePlayback()]
+    assert len(await agent.store.history(call_id)) == 2
+
+
+async def test_an_interruption_cancels_the_reply_keeps_what_was_heard_and_is_answered(
+    agent: Agent, call_id: str
+) -> None:
+    await say(agent, call_id, "t1", "Book a table for two.")
+    reply_id = f"{call_id}:t1:reply"
+    # The caller heard the first sentence whole and half of "What else can I do for you?".
+    await pause_reply(agent, call_id, sentence=1, fraction=0.5)
+
+    await say(agent, call_id, "t2", "Actually, make it four.")
+
+    heard = "I heard you say: Book a table for two. What else can I"
+    assert [c.event for c in agent.commands] == [CancelReply(reply_id=reply_id)]
+    assert [c.event for c in agent.cancellations] == [
+        ReplyCancelled(reply_id=reply_id, heard_text=heard)
+    ]
+    answer = [r.event for r in agent.replies if r.event.in_reply_to == f"{call_id}:t2"]
+    assert answer[0].text == "I heard you say: Actually, make it four."
+    history = await agent.store.history(call_id)
+    assert [(m.id, m.text) for m in history] == [
+        (f"{call_id}:t1", "Book a table for two."),
+        (reply_id, heard),
+        (f"{call_id}:t2", "Actually, make it four."),
+        (
+            f"{call_id}:t2:reply",
+            "I heard you say: Actually, make it four. What else can I do for you?",
+        ),
+    ]
+    assert await agent.store.paused(call_id) is None
+
+
+async def test_a_redelivered_interruption_cancels_once_with_the_same_ids(
+    agent: Agent, call_id: str
+) -> None:
+    await say(agent, call_id, "t1", "Book a table for two.")
+    await pause_reply(agent, call_id, sentence=0, fraction=0.0)
+    interruption = envelope(
+        FinalTranscript(turn_id=f"{call_id}:t2", text="Stop, stop."),
+        call_id=call_id,
+        producer="stt",
+    )
+    await send(agent.broker, TRANSCRIPTS.name, interruption)
+    answer = [r.event_id for r in agent.replies if r.event.in_reply_to == f"{call_id}:t2"]
+
+    await send(agent.broker, TRANSCRIPTS.name, interruption)
+
+    assert len(agent.commands) == len(agent.cancellations) == 1
+    # Derived from the transcript: a redelivery would send the very same command.
+    assert agent.commands[0].event_id == derived_id(interruption.event_id, "control.cancel_reply")
+    assert agent.cancellations[0].event.heard_text == ""
+    again = [r.event_id for r in agent.replies if r.event.in_reply_to == f"{call_id}:t2"]
+    assert again == answer + answer
+    # Nothing of the reply was heard: it is gone from the history.
+    assert [m.id for m in await agent.store.history(call_id)] == [
+        f"{call_id}:t1",
+        f"{call_id}:t2",
+        f"{call_id}:t2:reply",
+    ]
+
+
+async def press(agent: Agent, call_id: str, keys: str) -> None:
+    for key in keys:
+        env = envelope(DtmfReceived(digit=key), call_id=call_id, producer="gateway")
+        await send(agent.broker, CALLS.name, env)
+
+
+async def test_keys_submitted_with_hash_are_answered_as_a_turn(agent: Agent, call_id: str) -> None:
+    await press(agent, call_id, "123")
+    assert agent.replies == []
+    await press(agent, call_id, "#")
+    assert agent.said()[0] == "I heard you say: pressed 1 2 3."
+    [turn, _] = await agent.store.history(call_id)
+    assert (turn.role, turn.text) == ("user", "pressed 1 2 3")
+    assert turn.id.startswith(f"{call_id}:dtmf-")
+
+
+async def test_keys_are_submitted_when_the_caller_stops_typing(
+    redis_url: str, redis: Redis, call_id: str
+) -> None:
+    async with running(redis_url, redis, AgentSettings(dtmf_timeout_ms=20)) as agent:
+        await press(agent, call_id, "7")
+        await asyncio.wait_for(agent.replied.wait(), timeout=10)
+        assert agent.said()[0] == "I heard you say: pressed 7."
+
+
+async def caller_speaks(agent: Agent, call_id: str, turn: str) -> None:
+    started = SpeechStarted(turn_id=f"{call_id}:{turn}", audio_offset_ms=0)
+    await send(agent.broker, SPEECH.name, envelope(started, call_id=call_id, producer="media"))
+
+
+async def test_a_turn_that_trails_off_is_joined_to_what_the_caller_says_next(
+    agent: Agent, call_id: str
+) -> None:
+    await caller_speaks(agent, call_id, "t2")  # media saw the caller go on after the pause...
+    await say(agent, call_id, "t1", "I would like to")  # ...before the first part's transcript
+    await asyncio.sleep(1.2)  # longer than the wait: the caller speaking holds the turn
+    assert agent.replies == []
+    await say(agent, call_id, "t2", "book a table for two.")
+    assert agent.said()[0] == "I heard you say: I would like to book a table for two."
+    assert {r.event.in_reply_to for r in agent.replies} == {f"{call_id}:t2"}
+
+
+async def test_a_turn_that_trails_off_is_answered_once_the_caller_stays_quiet(
+    redis_url: str, redis: Redis, call_id: str
+) -> None:
+    async with running(redis_url, redis, AgentSettings(unfinished_turn_wait_ms=50)) as agent:
+        await say(agent, call_id, "t1", "So I want to...")
+        await asyncio.wait_for(agent.replied.wait(), timeout=10)
+        assert agent.said()[0] == "I heard you say: So I want to."

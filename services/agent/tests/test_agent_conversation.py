@@ -3,6 +3,8 @@ from collections.abc import AsyncIterator
 from voicebus_agent.conversation import Conversation, Reply, chunks_of, split_sentences
 from voicebus_agent.history import MemoryConversationStore
 from voicebus_agent.responders import AcknowledgingResponder
+from voicebus_agent.turns import PausedReply
+from voicebus_contracts import ReplyPaused
 
 
 async def collect(sentences: AsyncIterator[str]) -> list[str]:
@@ -58,3 +60,40 @@ async def test_empty_chunk_stream_still_ends_the_reply() -> None:
 
     chunks = [c async for c in chunks_of(Reply(reply_id="r", in_reply_to="t", sentences=nothing()))]
     assert [(c.seq, c.text, c.last) for c in chunks] == [(0, "", True)]
+
+
+PAUSE = ReplyPaused(reply_id="CA1:t1:reply", turn_id="CA1:t2", sentence=1, fraction=0.5)
+
+
+async def test_a_paused_reply_comes_with_its_sentences_until_settled_for_good() -> None:
+    conversation = Conversation(
+        call_id="CA1", store=MemoryConversationStore(), responder=AcknowledgingResponder()
+    )
+    assert await conversation.paused_reply() is None
+    await conversation.said("CA1:t1:reply", ["One.", "Two three."])
+    await conversation.pause(PAUSE)
+    assert await conversation.paused_reply() == PausedReply(
+        pause=PAUSE, sentences=("One.", "Two three.")
+    )
+    await conversation.settle(PAUSE)
+    await conversation.pause(PAUSE)  # redelivered after it was settled
+    assert await conversation.paused_reply() is None
+
+
+async def test_an_interrupted_reply_keeps_only_what_was_heard() -> None:
+    store = MemoryConversationStore()
+    conversation = Conversation(call_id="CA1", store=store, responder=AcknowledgingResponder())
+    await conversation.said("CA1:t1:reply", ["One.", "Two three."])
+    await conversation.heard("CA1:t1:reply", "One. Two")
+    [message] = await store.history("CA1")
+    assert (message.text, message.sentences) == ("One. Two", ("One.", "Two three."))
+
+
+async def test_a_reply_interrupted_before_its_first_word_leaves_the_history() -> None:
+    store = MemoryConversationStore()
+    conversation = Conversation(call_id="CA1", store=store, responder=AcknowledgingResponder())
+    await conversation.answer(turn_id="CA1:t1", caller_text="hello")
+    await conversation.said("CA1:t1:reply", ["One."])
+    await conversation.heard("CA1:t1:reply", "")
+    await conversation.said("CA1:t1:reply", ["One."])  # redelivered: it stays out
+    assert [m.id for m in await store.history("CA1")] == ["CA1:t1"]

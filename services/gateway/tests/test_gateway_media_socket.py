@@ -1,21 +1,15 @@
-"""The gateway over real sockets: a fake Twilio at the wire, Redis, and FastStream's test broker."""
+"""A Twilio call over real sockets: signed webhook, media stream, Redis, FastStream's test
+broker."""
 
 import asyncio
 import base64
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from faststream.kafka import KafkaMessage, TestKafkaBroker
-from redis.asyncio import Redis
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from voicebus_contracts import (
@@ -25,140 +19,13 @@ from voicebus_contracts import (
     StageStamps,
     envelope,
 )
-from voicebus_contracts.topics import AUDIO_IN, CALLS, HEARTBEATS, PLAYBACK, Topic, gateway_topic
-from voicebus_gateway.app import Gateway, create_app
+from voicebus_contracts.topics import AUDIO_IN, CALLS, HEARTBEATS, PLAYBACK, gateway_topic
+from voicebus_gateway.app import create_app
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.bus import publish
-from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 
-Captured = list[tuple[str, dict[str, Any]]]
-"""(Kafka key, envelope) of each message published on a topic."""
-
-
-@dataclass
-class Running:
-    gateway: Gateway
-    base_url: str
-    published: dict[str, Captured]
-    registry: CallRegistry
-
-
-async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "server did not start"
-        await asyncio.sleep(0.01)
-    port: int = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, port
-
-
-async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    server.should_exit = True
-    await task
-
-
-@pytest.fixture
-async def analytics_url() -> AsyncIterator[str]:
-    """A stand-in analytics service answering the calls API."""
-    analytics = FastAPI()
-
-    @analytics.get("/api/calls")
-    async def calls(limit: int = 10) -> list[dict[str, object]]:
-        return [{"call_id": "CA1", "limit": limit}]
-
-    server, task, port = await serve(analytics)
-    yield f"http://127.0.0.1:{port}"
-    await stop(server, task)
-
-
-@pytest.fixture
-async def running(analytics_url: str, redis_url: str) -> AsyncIterator[Running]:
-    settings = GatewaySettings(
-        gateway_id=f"test-{uuid.uuid4().hex[:8]}",
-        public_url=None,
-        analytics_url=analytics_url,
-        required_services=("gateway", "media"),
-    )
-    app = create_app(settings, BusSettings(redis_url=redis_url, heartbeat_interval_s=0.05))
-    gateway: Gateway = app.state.gateway
-    published: dict[str, Captured] = {}
-    for topic in (CALLS, AUDIO_IN, PLAYBACK):
-        published[topic.name] = capture(gateway, topic)
-    redis = Redis.from_url(redis_url)
-    async with TestKafkaBroker(gateway.broker):
-        server, task, port = await serve(app)
-        yield Running(gateway, f"127.0.0.1:{port}", published, CallRegistry(redis))
-        await stop(server, task)
-    await redis.aclose()
-
-
-def capture(gateway: Gateway, topic: Topic) -> Captured:
-    seen: Captured = []
-
-    @gateway.broker.subscriber(topic.name, group_id="test")
-    async def on_message(body: dict[str, Any], message: KafkaMessage) -> None:
-        record = message.raw_message
-        assert not isinstance(record, tuple), "not a batch subscriber"
-        seen.append((record.key.decode(), body))
-
-    return seen
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out waiting")
-
-
-def twilio_start(call_sid: str, *, agent_id: str = "support") -> str:
-    return json.dumps(
-        {
-            "event": "start",
-            "sequenceNumber": "1",
-            "start": {
-                "accountSid": "AC1",
-                "streamSid": "MZ1",
-                "callSid": call_sid,
-                "tracks": ["inbound"],
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": {"agent_id": agent_id},
-            },
-            "streamSid": "MZ1",
-        }
-    )
-
-
-def twilio_media(chunk: int, audio: bytes) -> str:
-    payload = base64.b64encode(audio).decode()
-    return json.dumps(
-        {
-            "event": "media",
-            "sequenceNumber": str(chunk + 2),
-            "media": {
-                "track": "inbound",
-                "chunk": str(chunk),
-                "timestamp": str(20 * chunk),
-                "payload": payload,
-            },
-            "streamSid": "MZ1",
-        }
-    )
-
-
-TWILIO_CONNECTED = json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-
-
-async def open_call(running: Running, call_sid: str) -> ClientConnection:
-    socket = await connect(f"ws://{running.base_url}/twilio/media")
-    await socket.send(TWILIO_CONNECTED)
-    await socket.send(twilio_start(call_sid))
-    calls = running.published[CALLS.name]
-    await until(lambda: any(key == call_sid for key, _ in calls))
-    return socket
+from .conftest import TWILIO_CONNECTED, Running, open_call, twilio_media, until
 
 
 async def test_a_call_streams_both_ways(running: Running) -> None:
@@ -169,13 +36,13 @@ async def test_a_call_streams_both_ways(running: Running) -> None:
     key, started = calls[-1]
     assert key == call_sid == started["call_id"]
     assert started["event"]["type"] == "call.started"
-    assert started["event"]["agent_id"] == "support"
+    assert started["event"]["agent_id"] == "default"
     assert started["event"]["gateway_id"] == running.gateway.gateway_id
     route = await running.registry.lookup(call_sid)
     assert route is not None
     assert (route.gateway_id, route.agent_id, route.audio_out) == (
         running.gateway.gateway_id,
-        "support",
+        "default",
         TELEPHONE,
     )
 
@@ -268,9 +135,9 @@ async def test_reply_audio_for_an_unknown_call_is_dropped(
         call_id="CA-not-here",
         producer="tts",
     )
-    with caplog.at_level(logging.INFO, logger="voicebus_gateway.app"):
+    with caplog.at_level(logging.INFO, logger="voicebus_gateway.switchboard"):
         await publish(running.gateway.broker, gateway_topic(running.gateway.gateway_id), chunk_env)
-        await until(lambda: "CA-not-here: reply r1 audio dropped" in caplog.text)
+        await until(lambda: "CA-not-here: audio.out dropped" in caplog.text)
     await asyncio.sleep(0.1)  # a playback report, were there one, would have come by now
     assert running.published[PLAYBACK.name] == []
 

@@ -12,7 +12,7 @@ from voicebus_contracts import (
     OutboundAudioChunk,
     envelope,
 )
-from voicebus_gateway.playback import Playback, PlaybackPosition
+from voicebus_gateway.playback import PausedAt, Playback, PlaybackPosition
 
 FRAME = 160
 """20 ms of mu-law at 8 kHz."""
@@ -99,10 +99,20 @@ async def harness() -> AsyncIterator[Harness]:
 
 
 def chunk(
-    reply_id: str, seq: int, audio: bytes, *, audio_format: AudioFormat = TELEPHONE
+    reply_id: str,
+    seq: int,
+    audio: bytes,
+    *,
+    audio_format: AudioFormat = TELEPHONE,
+    sentence: int = 0,
 ) -> Envelope[OutboundAudioChunk]:
     event = OutboundAudioChunk(
-        reply_id=reply_id, sentence=0, seq=seq, audio=audio, format=audio_format, last=False
+        reply_id=reply_id,
+        sentence=sentence,
+        seq=seq,
+        audio=audio,
+        format=audio_format,
+        last=False,
     )
     return envelope(event, call_id="CA1", producer="tts")
 
@@ -232,3 +242,72 @@ async def test_a_failing_socket_ends_playback_quietly() -> None:
     await playback.stop()
     assert ClosedSink.attempts == 1  # playback stopped at the first failure, without raising
     assert reported == []  # nothing was played, so no reply started
+
+
+def media_frames(harness: Harness) -> list[bytes]:
+    return [audio for _, audio in harness.sink.media()]
+
+
+async def test_a_pause_stops_at_once_and_resume_replays_what_was_not_heard(
+    harness: Harness,
+) -> None:
+    # Two chunks of one sentence, 5 frames each, every frame distinct.
+    audio = [bytes([n]) * FRAME for n in range(10)]
+    harness.playback.enqueue(chunk("r1", 0, b"".join(audio[:5])))
+    harness.playback.enqueue(chunk("r1", 1, b"".join(audio[5:])))
+    await settle()
+    await harness.clock.advance(0.1)  # chunk 0 sent (and its mark), chunk 1 under way
+    harness.playback.mark_echoed("r1:0:0")  # the caller heard chunk 0
+
+    paused = await harness.playback.pause()
+    assert paused == PausedAt("r1", sentence=0, fraction=0.5)
+    assert harness.sink.kinds()[-1] == "clear"
+    sent = len(harness.sink.media())
+    await harness.clock.advance(1.0)
+    assert len(harness.sink.media()) == sent, "nothing plays while paused"
+    assert await harness.playback.pause() is None, "already paused"
+
+    harness.playback.resume()
+    await settle()
+    await harness.clock.advance(1.0)
+    frames = media_frames(harness)
+    # After the clear, playback starts again with chunk 1's first frame: nothing lost, no gap.
+    assert frames[sent:] == audio[5:]
+    assert harness.sink.kinds()[-1] == "mark"
+
+
+async def test_cancel_drops_the_reply_and_anything_of_it_still_to_come(
+    harness: Harness,
+) -> None:
+    harness.playback.enqueue(chunk("r1", 0, bytes(50 * FRAME)))
+    await settle()
+    assert await harness.playback.pause() == PausedAt("r1", sentence=0, fraction=0.0)
+    sent = len(harness.sink.media())
+
+    harness.playback.cancel("r1")
+    assert not harness.playback.enqueue(chunk("r1", 1, bytes(FRAME), sentence=1))
+    harness.playback.enqueue(chunk("r2", 0, bytes([7]) * FRAME))
+    await settle()
+    await harness.clock.advance(0.5)
+    assert media_frames(harness)[sent:] == [bytes([7]) * FRAME], "only the new reply plays"
+
+
+async def test_nothing_to_pause_when_the_agent_is_silent(harness: Harness) -> None:
+    assert await harness.playback.pause() is None
+    assert "clear" not in harness.sink.kinds()
+    harness.playback.enqueue(chunk("r1", 0, bytes(FRAME)))
+    await settle()
+    assert harness.sink.kinds() == ["media", "mark"], "not paused"
+
+
+async def test_a_pause_nobody_ends_drops_what_was_paused(harness: Harness) -> None:
+    harness.playback.enqueue(chunk("r1", 0, bytes(50 * FRAME)))
+    await settle()
+    assert await harness.playback.pause() is not None
+    sent = len(harness.sink.media())
+    await harness.clock.advance(10.5)
+    assert not harness.playback.paused
+    assert len(harness.sink.media()) == sent, "the stale reply is not resumed"
+    harness.playback.enqueue(chunk("r2", 0, bytes(FRAME)))
+    await settle()
+    assert len(harness.sink.media()) == sent + 1

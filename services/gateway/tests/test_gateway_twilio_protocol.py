@@ -5,7 +5,7 @@ import re
 import pytest
 
 from voicebus_contracts import MAX_FRAME_BYTES, TELEPHONE
-from voicebus_gateway.twilio_protocol import (
+from voicebus_gateway.twilio.protocol import (
     Connected,
     Dtmf,
     Mark,
@@ -17,7 +17,6 @@ from voicebus_gateway.twilio_protocol import (
     call_started,
     check_media_format,
     clear_message,
-    inbound_frame,
     mark_message,
     media_message,
     parse_message,
@@ -69,20 +68,19 @@ def test_start_carries_the_call_the_stream_and_its_parameters() -> None:
     assert message.start.custom_parameters == {"agent_id": "support", "From": "+15550001111"}
     check_media_format(message)
 
-    started = call_started(message, gateway_id="gw-1", default_agent="default")
+    started = call_started(
+        message,
+        gateway_id="gw-1",
+        agent_id="support",
+        direction="outbound",
+        variables={"name": "Ada"},
+    )
     assert started.agent_id == "support"
     assert started.gateway_id == "gw-1"
     assert started.from_number == "+15550001111"
     assert started.to_number is None
     assert started.audio_in == started.audio_out == TELEPHONE
-
-
-def test_start_without_agent_parameter_uses_the_default_agent() -> None:
-    raw = start_message()
-    raw["start"]["customParameters"] = {}  # type: ignore[index]
-    message = parse_message(json.dumps(raw))
-    assert isinstance(message, Start)
-    assert call_started(message, gateway_id="gw-1", default_agent="default").agent_id == "default"
+    assert (started.direction, started.variables) == ("outbound", {"name": "Ada"})
 
 
 def test_start_in_another_audio_format_is_refused() -> None:
@@ -98,14 +96,6 @@ def test_media_decodes_the_caller_audio() -> None:
     assert isinstance(message, Media)
     assert (message.media.chunk, message.media.timestamp) == (1, 5)
     assert message.media.payload == audio
-
-    frame = inbound_frame(message, seq=7, received_at=1234.5)
-    assert (frame.seq, frame.audio, frame.format, frame.received_at) == (
-        7,
-        audio,
-        TELEPHONE,
-        1234.5,
-    )
 
 
 def test_mark_dtmf_and_stop() -> None:

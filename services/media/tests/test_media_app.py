@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import numpy as np
-from faststream.kafka import TestKafkaBroker
+import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from redis.asyncio import Redis
 
 from voicebus_audio import pcm16_to_mulaw, resample
 from voicebus_contracts import (
     SPEECH_16K,
     TELEPHONE,
     CallEnded,
+    CallRoute,
     CallStarted,
     Envelope,
+    GatewayEvent,
     InboundAudioFrame,
+    PausePlayback,
     SpeechEvent,
     SpeechStarted,
     SpeechStopped,
     Utterance,
+    derived_id,
     envelope,
 )
-from voicebus_contracts.topics import AUDIO_IN, CALLS, SPEECH, UTTERANCES
+from voicebus_contracts.topics import AUDIO_IN, CALLS, SPEECH, UTTERANCES, gateway_topic
 from voicebus_media.app import build_broker
+from voicebus_media.calls import Calls
 from voicebus_media.ports import Samples
 from voicebus_media.settings import MediaSettings
 from voicebus_media.silero import SileroVad
 from voicebus_runtime.bus import publish
+from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 
 CALL = "CA-test-1"
+GATEWAY = "gw-media-test"
 FRAME_BYTES = 160
 """20 ms of mu-law at 8 kHz, as Twilio Media Streams sends it."""
 T0 = 1_700_000_000.0
@@ -60,14 +71,45 @@ def telephone_frames(speech_16k: Samples) -> list[Envelope[InboundAudioFrame]]:
     ]
 
 
-async def test_a_caller_turn_comes_out_as_speech_events_and_one_utterance(
-    caller_speech: Samples,
-) -> None:
-    broker, calls = build_broker(
-        bus=BusSettings(kafka_bootstrap="127.0.0.1:9"), settings=MediaSettings(), vad=SileroVad()
+@pytest.fixture
+async def registry(redis_url: str) -> AsyncIterator[CallRegistry]:
+    """The call registry, with CALL routed to gateway GATEWAY."""
+    redis = Redis.from_url(redis_url)
+    registry = CallRegistry(redis)
+    await registry.register(
+        CallRoute(
+            call_id=CALL,
+            gateway_id=GATEWAY,
+            transport="twilio",
+            agent_id="demo",
+            audio_out=TELEPHONE,
+        )
     )
+    yield registry
+    await registry.forget(CALL, gateway_id=GATEWAY)
+    await redis.aclose()
+
+
+def media_broker(registry: CallRegistry) -> tuple[KafkaBroker, Calls]:
+    return build_broker(
+        bus=BusSettings(kafka_bootstrap="127.0.0.1:9"),
+        settings=MediaSettings(),
+        vad=SileroVad(),
+        registry=registry,
+    )
+
+
+async def test_a_caller_turn_comes_out_as_speech_events_and_one_utterance(
+    caller_speech: Samples, registry: CallRegistry
+) -> None:
+    broker, calls = media_broker(registry)
     speech_events: list[Envelope[SpeechEvent]] = []
     utterances: list[Envelope[Utterance]] = []
+    to_gateway: list[Envelope[GatewayEvent]] = []
+
+    @broker.subscriber(gateway_topic(GATEWAY).name)
+    async def got_command(env: Envelope[GatewayEvent]) -> None:
+        to_gateway.append(env)
 
     @broker.subscriber(SPEECH.name)
     async def got_speech(env: Envelope[SpeechEvent]) -> None:
@@ -96,6 +138,11 @@ async def test_a_caller_turn_comes_out_as_speech_events_and_one_utterance(
 
     assert [type(env.event) for env in speech_events] == [SpeechStarted, SpeechStopped]
     assert len(utterances) == 1
+    # The caller started speaking: the agent's audio is paused at once, whatever it was doing.
+    assert [env.event for env in to_gateway] == [
+        PausePlayback(turn_id=speech_events[0].event.turn_id)
+    ]
+    assert to_gateway[0].event_id == derived_id(speech_events[0].event_id, "control.pause_playback")
     start, stop = (env.event for env in speech_events)
     utterance = utterances[0].event
     assert isinstance(start, SpeechStarted)
@@ -119,10 +166,10 @@ async def test_a_caller_turn_comes_out_as_speech_events_and_one_utterance(
     assert stamps.turn_ended > stamps.speech_ended
 
 
-async def test_bad_frames_are_skipped_without_stopping_the_worker(caller_speech: Samples) -> None:
-    broker, calls = build_broker(
-        bus=BusSettings(kafka_bootstrap="127.0.0.1:9"), settings=MediaSettings(), vad=SileroVad()
-    )
+async def test_bad_frames_are_skipped_without_stopping_the_worker(
+    caller_speech: Samples, registry: CallRegistry
+) -> None:
+    broker, calls = media_broker(registry)
     utterances: list[Envelope[Utterance]] = []
 
     @broker.subscriber(UTTERANCES.name)

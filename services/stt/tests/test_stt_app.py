@@ -83,7 +83,7 @@ async def test_an_utterance_becomes_a_final_transcript_of_the_same_turn() -> Non
     assert transcript.call_id == "call-1"
     assert transcript.producer == "stt"
     assert transcript.event == FinalTranscript(
-        turn_id="turn-7", text="I would like to book a table", language="en"
+        turn_id="turn-7", text="I would like to book a table", language="en", duration_ms=500
     )
     assert transcript.stamps.speech_ended == 1000.0
     assert transcript.stamps.turn_ended == 1000.5
@@ -121,7 +121,7 @@ async def test_the_instant_provider_hears_its_phrase_in_every_utterance() -> Non
         await publish(broker, UTTERANCES, _utterance_env("turn-2"))
 
     assert [t.event for t in transcripts] == [
-        FinalTranscript(turn_id="turn-1", text="benchmark turn", language="en"),
-        FinalTranscript(turn_id="turn-2", text="benchmark turn", language="en"),
+        FinalTranscript(turn_id="turn-1", text="benchmark turn", language="en", duration_ms=500),
+        FinalTranscript(turn_id="turn-2", text="benchmark turn", language="en", duration_ms=500),
     ]
     assert all(t.stamps.transcribed is not None for t in transcripts)

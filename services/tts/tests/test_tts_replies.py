@@ -15,6 +15,7 @@ from voicebus_contracts import (
     CallRoute,
     Envelope,
     OutboundAudioChunk,
+    ReplyCancelled,
     ReplyTextChunk,
     StageStamps,
     derived_id,
@@ -124,7 +125,7 @@ async def calls(registry: CallRegistry) -> AsyncIterator[list[CallRoute]]:
     routes: list[CallRoute] = []
     yield routes
     for route in routes:
-        await registry.forget(route.call_id)
+        await registry.forget(route.call_id, gateway_id=route.gateway_id)
 
 
 def reply_text(
@@ -255,7 +256,7 @@ async def test_a_call_keeps_its_route_for_the_rest_of_the_reply(
 
     async with TestKafkaBroker(broker):
         await publish(broker, REPLIES, reply_text(call_id, "reply-1", 0, "One.", last=False))
-        await registry.forget(call_id)  # Redis briefly unreachable, or the key expired
+        await registry.forget(call_id, gateway_id=gateways.phone_id)  # the key expired
         await publish(broker, REPLIES, reply_text(call_id, "reply-1", 1, "Two.", last=True))
 
     assert gateways.received[gateways.phone_id][-1].event.last
@@ -281,3 +282,24 @@ async def test_a_reply_for_an_unknown_call_is_dropped_with_a_warning(
     received = [env for inbox in gateways.received.values() for env in inbox]
     assert received
     assert {env.call_id for env in received} == {known_call}
+
+
+async def test_text_of_a_cancelled_reply_is_not_spoken(
+    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+) -> None:
+    gateways = Gateways(broker)
+    call_id = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
+    cancelled = ReplyCancelled(reply_id="reply-1", heard_text="Sure.")
+
+    async with TestKafkaBroker(broker):
+        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 0, "Sure.", last=False))
+        await publish(broker, REPLIES, envelope(cancelled, call_id=call_id, producer="agent"))
+        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 1, "And more.", last=True))
+        await publish(broker, REPLIES, reply_text(call_id, "reply-2", 0, "Okay.", last=True))
+
+    spoken = [
+        (env.event.reply_id, env.event.sentence) for env in gateways.received[gateways.phone_id]
+    ]
+    assert ("reply-1", 0) in spoken
+    assert ("reply-1", 1) not in spoken
+    assert ("reply-2", 0) in spoken

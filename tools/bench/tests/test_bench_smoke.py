@@ -79,6 +79,13 @@ def test_the_report_writes_both_files_and_the_readme_section(tmp_path: Path) -> 
         "max_concurrent_calls": {"instant": 30, "local": 2},
         "stt_rtf": 0.3,
         "bus_overhead_ratio": 5.0,
+        "endpointing": {
+            "utterances": 10,
+            "paused": 6,
+            "pause_ms": 600,
+            "vad_only": {"cut_off_rate": 1.0, "mean_wait_ms": 200.0},
+            "smart": {"cut_off_rate": 0.25, "mean_wait_ms": 400.0},
+        },
     }
     table = report.write(results, tmp_path / "results", readme=readme)
 
@@ -88,6 +95,7 @@ def test_the_report_writes_both_files_and_the_readme_section(tmp_path: Path) -> 
     assert table in text
     assert "old" not in text
     assert text.startswith("intro\n")
+    assert "cuts the caller off in 25% of the paused ones with smart endpointing (100%" in table
     assert text.endswith("rest\n")
     assert "<= 500.0 missed" in table  # the 3 s utterance took 600 ms
     assert ">= 20 met" in table

@@ -1,11 +1,11 @@
-"""Any audio the contracts allow, as mono 16-bit samples."""
+"""Any audio the contracts allow, as mono 16-bit samples, and back."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
 
-from voicebus_audio.g711 import mulaw_to_pcm16
+from voicebus_audio.g711 import mulaw_to_pcm16, pcm16_to_mulaw
 from voicebus_contracts import AudioFormat
 
 
@@ -25,3 +25,12 @@ def to_mono_pcm16(audio: bytes, fmt: AudioFormat) -> npt.NDArray[np.int16]:
     if fmt.channels > 1:
         samples = samples.reshape(-1, fmt.channels).mean(axis=1).astype(np.int16)
     return samples
+
+
+def from_mono_pcm16(samples: npt.NDArray[np.int16], fmt: AudioFormat) -> bytes:
+    """Mono PCM16 samples, already at `fmt`'s rate, as `fmt`'s bytes."""
+    if fmt.channels > 1:
+        samples = np.repeat(samples, fmt.channels)
+    if fmt.encoding == "mulaw":
+        return pcm16_to_mulaw(samples)
+    return samples.astype("<i2", copy=False).tobytes()

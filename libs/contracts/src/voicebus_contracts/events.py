@@ -22,6 +22,27 @@ MAX_UTTERANCE_BYTES = MAX_UTTERANCE_MS * 32
 MAX_TEXT_CHARS = 4_000
 
 Transport = Literal["twilio", "web"]
+Direction = Literal["inbound", "outbound"]
+CallStatus = Literal[
+    "queued",
+    "initiated",
+    "ringing",
+    "in-progress",
+    "completed",
+    "busy",
+    "no-answer",
+    "failed",
+    "canceled",
+]
+"""A phone call's progress as the carrier reports it (Twilio's call statuses)."""
+TERMINAL_CALL_STATUSES: frozenset[str] = frozenset(
+    {"completed", "busy", "no-answer", "failed", "canceled"}
+)
+DTMF_DIGITS = "0123456789*#ABCD"
+_E164 = r"\+[1-9][0-9]{6,14}"
+E164_PATTERN = f"^{_E164}$"
+"""A phone number in E.164 form: +14155550100."""
+MAX_VARIABLES = 64
 
 
 class Event(BaseModel):
@@ -37,6 +58,7 @@ class Event(BaseModel):
 class CallStarted(Event):
     """A caller is connected and audio is about to flow."""
 
+    schema_version: ClassVar[int] = 2
     type: Literal["call.started"] = "call.started"
     transport: Transport
     agent_id: str = Field(min_length=1, max_length=128)
@@ -46,6 +68,9 @@ class CallStarted(Event):
     audio_out: AudioFormat
     from_number: str | None = None
     to_number: str | None = None
+    direction: Direction = "inbound"
+    variables: dict[str, str] = Field(default_factory=dict, max_length=MAX_VARIABLES)
+    """Per-call values the call was placed with (an outbound call's or a campaign row's)."""
 
 
 class CallEnded(Event):
@@ -55,7 +80,28 @@ class CallEnded(Event):
     reason: str = Field(max_length=200)
 
 
-CallEvent = Annotated[CallStarted | CallEnded, Field(discriminator="type")]
+class CallStatusChanged(Event):
+    """The carrier moved a phone call to a new status (Twilio's status callback)."""
+
+    type: Literal["call.status"] = "call.status"
+    status: CallStatus
+    direction: Direction
+    from_number: str | None = None
+    to_number: str | None = None
+    duration_s: int | None = Field(default=None, ge=0)
+    """How long the call lasted, once it is over."""
+
+
+class DtmfReceived(Event):
+    """The caller pressed a key."""
+
+    type: Literal["call.dtmf"] = "call.dtmf"
+    digit: str = Field(min_length=1, max_length=1, pattern=f"^[{DTMF_DIGITS}]$")
+
+
+CallEvent = Annotated[
+    CallStarted | CallEnded | CallStatusChanged | DtmfReceived, Field(discriminator="type")
+]
 
 
 # --- voicebus.audio.in ----------------------------------------------------------------------
@@ -116,10 +162,13 @@ class Utterance(Event):
 class FinalTranscript(Event):
     """What the caller said in one turn."""
 
+    schema_version: ClassVar[int] = 2
     type: Literal["transcript.final"] = "transcript.final"
     turn_id: str
     text: str = Field(max_length=MAX_TEXT_CHARS)
     language: str | None = None
+    duration_ms: int | None = Field(default=None, ge=0)
+    """How long the caller spoke (the utterance's audio), when known."""
 
 
 # --- voicebus.replies -----------------------------------------------------------------------
@@ -136,6 +185,18 @@ class ReplyTextChunk(Event):
     text: str = Field(max_length=MAX_TEXT_CHARS)
     last: bool
     """No more text follows for this reply."""
+
+
+class ReplyCancelled(Event):
+    """The caller interrupted this reply: nothing more of it is to be synthesized or played."""
+
+    type: Literal["reply.cancelled"] = "reply.cancelled"
+    reply_id: str
+    heard_text: str = Field(max_length=MAX_TEXT_CHARS)
+    """What the caller heard of it before the interruption."""
+
+
+ReplyEvent = Annotated[ReplyTextChunk | ReplyCancelled, Field(discriminator="type")]
 
 
 # --- voicebus.gateway.<gateway_id> ----------------------------------------------------------
@@ -157,6 +218,74 @@ class OutboundAudioChunk(Event):
     """The reply's audio ends with this chunk."""
 
 
+class HangUp(Event):
+    """End the call: the gateway holding it closes the caller's stream."""
+
+    type: Literal["control.hang_up"] = "control.hang_up"
+    reason: str = Field(default="hung up", max_length=200)
+
+
+class TransferCall(Event):
+    """Hand the caller over to another number (a cold transfer); the call leaves voicebus."""
+
+    type: Literal["control.transfer"] = "control.transfer"
+    to: str = Field(pattern=rf"^({_E164}|sip:[^\s<>]{{3,200}})$")
+    """An E.164 number (+14155550100) or a SIP URI."""
+
+
+class SendDtmf(Event):
+    """Play DTMF tones to the other end (an IVR the agent is navigating)."""
+
+    type: Literal["control.send_dtmf"] = "control.send_dtmf"
+    digits: str = Field(min_length=1, max_length=64, pattern=f"^[{DTMF_DIGITS}w]+$")
+    """Digits to press; `w` waits half a second, as in Twilio's sendDigits."""
+
+
+class PausePlayback(Event):
+    """The caller started speaking: stop the agent's audio at once, ready to resume or cancel it."""
+
+    type: Literal["control.pause_playback"] = "control.pause_playback"
+    turn_id: str
+    """The caller turn that started."""
+
+
+class ResumePlayback(Event):
+    """The caller's sound was not an interruption (a backchannel, a cough): carry on speaking."""
+
+    type: Literal["control.resume_playback"] = "control.resume_playback"
+
+
+class CancelReply(Event):
+    """Drop the rest of a reply, queued or still to come: the caller interrupted it."""
+
+    type: Literal["control.cancel_reply"] = "control.cancel_reply"
+    reply_id: str
+
+
+class ClearPlayback(Event):
+    """Drop the reply audio queued for the caller and what the transport has buffered."""
+
+    type: Literal["control.clear_playback"] = "control.clear_playback"
+
+
+CallCommand = (
+    HangUp | TransferCall | SendDtmf | ClearPlayback | PausePlayback | ResumePlayback | CancelReply
+)
+"""What an agent, media or the API can ask of a live call's gateway replica."""
+GatewayEvent = Annotated[
+    OutboundAudioChunk
+    | HangUp
+    | TransferCall
+    | SendDtmf
+    | ClearPlayback
+    | PausePlayback
+    | ResumePlayback
+    | CancelReply,
+    Field(discriminator="type"),
+]
+"""What a gateway replica's own topic carries: reply audio and control for its calls."""
+
+
 # --- voicebus.playback ----------------------------------------------------------------------
 
 
@@ -165,6 +294,24 @@ class ReplyPlaybackStarted(Event):
 
     type: Literal["playback.started"] = "playback.started"
     reply_id: str
+
+
+class ReplyPaused(Event):
+    """The caller started speaking over a reply, and its playback was paused.
+
+    Says how far the caller had heard it: the text chunks (sentences) before `sentence` whole,
+    and about `fraction` of sentence `sentence` (from the chunks whose marks were echoed).
+    """
+
+    type: Literal["playback.paused"] = "playback.paused"
+    reply_id: str
+    turn_id: str
+    """The caller turn that started speaking."""
+    sentence: int = Field(ge=0)
+    fraction: float = Field(ge=0.0, le=1.0)
+
+
+PlaybackEvent = Annotated[ReplyPlaybackStarted | ReplyPaused, Field(discriminator="type")]
 
 
 # --- voicebus.heartbeats --------------------------------------------------------------------

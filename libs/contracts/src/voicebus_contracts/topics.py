@@ -16,13 +16,13 @@ class Topic:
     carries: str
 
 
-CALLS = Topic("voicebus.calls", 12, "CallStarted, CallEnded")
+CALLS = Topic("voicebus.calls", 12, "CallStarted, CallEnded, CallStatusChanged, DtmfReceived")
 AUDIO_IN = Topic("voicebus.audio.in", 12, "InboundAudioFrame")
 SPEECH = Topic("voicebus.speech", 12, "SpeechStarted, SpeechStopped")
 UTTERANCES = Topic("voicebus.utterances", 12, "Utterance")
 TRANSCRIPTS = Topic("voicebus.transcripts", 12, "FinalTranscript")
-REPLIES = Topic("voicebus.replies", 12, "ReplyTextChunk")
-PLAYBACK = Topic("voicebus.playback", 12, "ReplyPlaybackStarted")
+REPLIES = Topic("voicebus.replies", 12, "ReplyTextChunk, ReplyCancelled")
+PLAYBACK = Topic("voicebus.playback", 12, "ReplyPlaybackStarted, ReplyPaused")
 HEARTBEATS = Topic("voicebus.heartbeats", 1, "ServiceHeartbeat (keyed by service instance)")
 
 CALL_TOPICS: tuple[Topic, ...] = (
@@ -41,4 +41,9 @@ GATEWAY_TOPIC_PARTITIONS = 3
 
 def gateway_topic(gateway_id: str) -> Topic:
     """The topic a gateway replica reads the audio and control for its own calls from."""
-    return Topic(f"voicebus.gateway.{gateway_id}", GATEWAY_TOPIC_PARTITIONS, "OutboundAudioChunk")
+    return Topic(
+        f"voicebus.gateway.{gateway_id}",
+        GATEWAY_TOPIC_PARTITIONS,
+        "OutboundAudioChunk, HangUp, TransferCall, SendDtmf, ClearPlayback, PausePlayback, "
+        "ResumePlayback, CancelReply",
+    )

@@ -1,7 +1,9 @@
-"""The agent's bus wiring: greet when a call starts, answer every final transcript."""
+"""The agent's bus wiring: greet when a call starts, answer every final transcript and keypad
+entry, and settle the caller's turns spoken over a reply (resume it or cancel it)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Annotated
@@ -13,27 +15,242 @@ from pydantic import Field
 from redis.asyncio import Redis
 
 from voicebus_agent.conversation import Conversation, Reply, chunks_of
+from voicebus_agent.endpointing import HeldTurn, HeldTurns, sounds_finished
 from voicebus_agent.history import RedisConversationStore
-from voicebus_agent.ports import Responder
+from voicebus_agent.keypad import Keypad, KeypadEntry
+from voicebus_agent.ports import ConversationStore, Responder
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
+from voicebus_agent.turns import Backchannels, Interrupt, Resume, settle
 from voicebus_contracts import (
+    MAX_TEXT_CHARS,
     CallEnded,
     CallStarted,
+    CallStatusChanged,
+    CancelReply,
+    DtmfReceived,
     Envelope,
     FinalTranscript,
+    ReplyCancelled,
+    ReplyPaused,
+    ReplyPlaybackStarted,
+    ResumePlayback,
+    SpeechStarted,
+    SpeechStopped,
     StageStamps,
     derived_id,
     envelope,
 )
-from voicebus_contracts.topics import CALLS, REPLIES, TRANSCRIPTS
+from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, SPEECH, TRANSCRIPTS
 from voicebus_runtime.bus import consumer_options, make_broker, publish
+from voicebus_runtime.control import CallControl
+from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
 
 SERVICE = "agent"
-AgentInput = Annotated[CallStarted | CallEnded | FinalTranscript, Field(discriminator="type")]
+AgentInput = Annotated[
+    CallStarted
+    | CallEnded
+    | CallStatusChanged
+    | DtmfReceived
+    | FinalTranscript
+    | ReplyPlaybackStarted
+    | ReplyPaused
+    | SpeechStarted
+    | SpeechStopped,
+    Field(discriminator="type"),
+]
+"""Every event of the calls, speech, transcripts and playback topics (those not acted on are
+skipped)."""
 log = logging.getLogger(__name__)
+
+
+class Agent:
+    """One agent worker: what it does with each event of its calls, published on `broker`.
+
+    Events are handled one at a time, as the subscriber delivers them; a keypad entry submitted
+    by its timer waits its turn the same way, so a call's turns never interleave in its history.
+    """
+
+    def __init__(
+        self,
+        *,
+        broker: KafkaBroker,
+        store: ConversationStore,
+        control: CallControl,
+        responder: Responder,
+        settings: AgentSettings,
+    ) -> None:
+        self._broker = broker
+        self._store = store
+        self._control = control
+        self._responder = responder
+        self._greeting = settings.greeting
+        self._backchannels = Backchannels.of(
+            settings.backchannel_words,
+            max_words=settings.backchannel_max_words,
+            max_ms=settings.backchannel_max_ms,
+        )
+        self._keypad = Keypad(pause_s=settings.dtmf_timeout_ms / 1000, on_pause=self._keys_paused)
+        self._held = HeldTurns(
+            wait_s=settings.unfinished_turn_wait_ms / 1000, on_quiet=self._caller_quiet
+        )
+        self._one_at_a_time = asyncio.Lock()
+
+    async def handle(self, env: Envelope[AgentInput]) -> None:
+        async with self._one_at_a_time:
+            match env.event:
+                case CallStarted() as started:
+                    await self._greet(env, started)
+                case CallEnded():
+                    self._keypad.forget(env.call_id)
+                    self._held.call_ended(env.call_id)
+                case SpeechStarted():
+                    self._held.speech_started(env.call_id)
+                case SpeechStopped():
+                    self._held.speech_stopped(env.call_id)
+                case DtmfReceived(digit=key):
+                    if entry := self._keypad.press(env.call_id, key, event_id=env.event_id):
+                        await self._answer_keys(env.call_id, entry)
+                case ReplyPaused() as paused:
+                    await self._conversation(env.call_id).pause(paused)
+                case FinalTranscript() as transcript:
+                    await self._hear(env, transcript)
+
+    def close(self) -> None:
+        """Stop the timers: a half-typed entry or a held turn is lost with the worker."""
+        self._keypad.close()
+        self._held.close()
+
+    def _conversation(self, call_id: str) -> Conversation:
+        return Conversation(call_id=call_id, store=self._store, responder=self._responder)
+
+    async def _speak(self, call_id: str, reply: Reply, *, cause: UUID, stamps: StageStamps) -> None:
+        sentences: list[str] = []
+        async for chunk in chunks_of(reply):
+            if chunk.seq == 0:
+                stamps = stamps.stamp(reply_first_text=time.time())
+            event_id = derived_id(cause, f"reply-{chunk.seq}")
+            env = envelope(
+                chunk, call_id=call_id, producer=SERVICE, stamps=stamps, event_id=event_id
+            )
+            await publish(self._broker, REPLIES, env)
+            if not chunk.last:
+                sentences.append(chunk.text)
+        await self._conversation(call_id).said(reply.reply_id, sentences)
+
+    async def _greet(self, env: Envelope[AgentInput], started: CallStarted) -> None:
+        log.info("call %s started (agent %s): greeting", env.call_id, started.agent_id)
+        reply = self._conversation(env.call_id).greet(self._greeting)
+        await self._speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
+
+    async def _answer(
+        self, call_id: str, *, turn_id: str, text: str, cause: UUID, stamps: StageStamps
+    ) -> None:
+        if not text.strip():
+            log.info("call %s turn %s: nothing heard, no reply", call_id, turn_id)
+            return
+        reply = await self._conversation(call_id).answer(turn_id=turn_id, caller_text=text)
+        await self._speak(call_id, reply, cause=cause, stamps=stamps)
+
+    async def _hear(self, env: Envelope[AgentInput], transcript: FinalTranscript) -> None:
+        paused = await self._conversation(env.call_id).paused_reply()
+        match settle(transcript, paused, backchannels=self._backchannels):
+            case Resume() as resumed:
+                await self._resume(env.call_id, transcript, resumed, cause=env.event_id)
+                return
+            case Interrupt() as interrupted:
+                await self._cancel(env, interrupted)
+                await self._answer_turn(env.call_id, self._turn_of(env, transcript))
+                return
+        held = self._held.take(env.call_id)
+        turn = self._turn_of(env, transcript, after=held)
+        if not sounds_finished(turn.text):
+            log.info("call %s turn %s trails off: holding it", env.call_id, turn.turn_id)
+            self._held.hold(env.call_id, turn)
+            return
+        await self._answer_turn(env.call_id, turn)
+
+    @staticmethod
+    def _turn_of(
+        env: Envelope[AgentInput], transcript: FinalTranscript, *, after: HeldTurn | None = None
+    ) -> HeldTurn:
+        """The caller's turn this transcript ends, joined to the unfinished one before it."""
+        text = transcript.text.strip()
+        if after is not None:
+            text = f"{after.text} {text}".strip()
+        return HeldTurn(
+            turn_id=transcript.turn_id, text=text, cause=env.event_id, stamps=env.stamps
+        )
+
+    async def _answer_turn(self, call_id: str, turn: HeldTurn) -> None:
+        await self._answer(
+            call_id, turn_id=turn.turn_id, text=turn.text, cause=turn.cause, stamps=turn.stamps
+        )
+
+    async def _caller_quiet(self, call_id: str) -> None:
+        async with self._one_at_a_time:
+            if turn := self._held.take(call_id):
+                log.info(
+                    "call %s turn %s: the caller stayed quiet, answering", call_id, turn.turn_id
+                )
+                await self._answer_turn(call_id, turn)
+
+    async def _resume(
+        self, call_id: str, transcript: FinalTranscript, resumed: Resume, *, cause: UUID
+    ) -> None:
+        """Let the reply the caller spoke over carry on: their sound is no turn of the talk."""
+        # Counts, not words: what callers say stays out of the logs.
+        log.info(
+            "call %s turn %s: %s (%d chars, %s ms) over reply %s, no interruption: resuming",
+            call_id,
+            transcript.turn_id,
+            resumed.why,
+            len(transcript.text),
+            transcript.duration_ms,
+            resumed.pause.reply_id,
+        )
+        await self._tell_gateway(call_id, ResumePlayback(), cause=cause)
+        await self._conversation(call_id).settle(resumed.pause)
+
+    async def _cancel(self, env: Envelope[AgentInput], interrupted: Interrupt) -> None:
+        """Stop the reply the caller cut into, at the gateway and at TTS, and keep in the history
+        only what the caller heard of it."""
+        reply_id = interrupted.pause.reply_id
+        heard = interrupted.heard_text
+        log.info(
+            "call %s: reply %s interrupted, %d chars of it heard", env.call_id, reply_id, len(heard)
+        )
+        await self._tell_gateway(env.call_id, CancelReply(reply_id=reply_id), cause=env.event_id)
+        # The event carries the end of what was heard, where the caller cut in.
+        cancelled = ReplyCancelled(reply_id=reply_id, heard_text=heard[-MAX_TEXT_CHARS:])
+        event_id = derived_id(env.event_id, f"cancel-{reply_id}")
+        out = envelope(
+            cancelled, call_id=env.call_id, producer=SERVICE, stamps=env.stamps, event_id=event_id
+        )
+        await publish(self._broker, REPLIES, out)
+        talk = self._conversation(env.call_id)
+        await talk.heard(reply_id, heard)
+        await talk.settle(interrupted.pause)
+
+    async def _tell_gateway(
+        self, call_id: str, command: ResumePlayback | CancelReply, *, cause: UUID
+    ) -> None:
+        if not await self._control.send(call_id, command, cause=cause):
+            log.warning("call %s is not live on any gateway: %s not sent", call_id, command.type)
+
+    async def _answer_keys(self, call_id: str, entry: KeypadEntry) -> None:
+        turn_id = entry.turn_id(call_id)
+        log.info("call %s turn %s: %d keys typed", call_id, turn_id, len(entry.keys))
+        await self._answer(
+            call_id, turn_id=turn_id, text=entry.text, cause=entry.ended_by, stamps=StageStamps()
+        )
+
+    async def _keys_paused(self, call_id: str) -> None:
+        async with self._one_at_a_time:
+            if entry := self._keypad.take(call_id):
+                await self._answer_keys(call_id, entry)
 
 
 def build(
@@ -42,51 +259,28 @@ def build(
     broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
     app = worker_app(broker, service=SERVICE, bus=bus)
     redis = Redis.from_url(bus.redis_url)
-    store = RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s)
-    replies_from = responder or AcknowledgingResponder()
+    agent = Agent(
+        broker=broker,
+        store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
+        control=CallControl(broker=broker, registry=CallRegistry(redis), producer=SERVICE),
+        responder=responder or AcknowledgingResponder(),
+        settings=settings,
+    )
 
-    def conversation(call_id: str) -> Conversation:
-        return Conversation(call_id=call_id, store=store, responder=replies_from)
-
-    async def speak(call_id: str, reply: Reply, *, cause: UUID, stamps: StageStamps) -> None:
-        said: list[str] = []
-        async for chunk in chunks_of(reply):
-            if chunk.seq == 0:
-                stamps = stamps.stamp(reply_first_text=time.time())
-            event_id = derived_id(cause, f"reply-{chunk.seq}")
-            env = envelope(
-                chunk, call_id=call_id, producer=SERVICE, stamps=stamps, event_id=event_id
-            )
-            await publish(broker, REPLIES, env)
-            said.append(chunk.text)
-        await conversation(call_id).said(reply.reply_id, " ".join(t for t in said if t))
-
-    async def greet(env: Envelope[AgentInput], started: CallStarted) -> None:
-        log.info("call %s started (agent %s): greeting", env.call_id, started.agent_id)
-        reply = conversation(env.call_id).greet(settings.greeting)
-        await speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
-
-    async def answer(env: Envelope[AgentInput], transcript: FinalTranscript) -> None:
-        if not transcript.text.strip():
-            log.info("call %s turn %s: nothing heard, no reply", env.call_id, transcript.turn_id)
-            return
-        reply = await conversation(env.call_id).answer(
-            turn_id=transcript.turn_id, caller_text=transcript.text
-        )
-        await speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
-
-    # One subscriber for both topics: one consumer-group join at start, not one per topic.
+    # One subscriber for every topic: one consumer-group join at start, not one per topic.
     @broker.subscriber(
         CALLS.name,
+        SPEECH.name,
         TRANSCRIPTS.name,
+        PLAYBACK.name,
         **consumer_options(SERVICE, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
     )
-    async def on_calls_and_transcripts(env: Envelope[AgentInput]) -> None:
-        match env.event:
-            case CallStarted() as started:
-                await greet(env, started)
-            case FinalTranscript() as transcript:
-                await answer(env, transcript)
+    async def on_calls_transcripts_and_playback(env: Envelope[AgentInput]) -> None:
+        await agent.handle(env)
+
+    @app.on_shutdown
+    async def stop_keypad_timers() -> None:
+        agent.close()
 
     @app.after_shutdown
     async def close_redis() -> None:

@@ -1,4 +1,5 @@
-"""The agent's core: what to say when a call starts and when the caller finishes a turn.
+"""The agent's core: what to say when a call starts and when the caller finishes a turn, and
+what the caller heard of a reply they spoke over.
 
 Plain Python: it takes contracts and ports and returns reply chunks; the app module publishes them.
 """
@@ -6,11 +7,12 @@ Plain Python: it takes contracts and ports and returns reply chunks; the app mod
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from voicebus_agent.ports import ConversationStore, Message, Responder
-from voicebus_contracts import ReplyTextChunk
+from voicebus_agent.turns import PausedReply
+from voicebus_contracts import ReplyPaused, ReplyTextChunk
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -62,9 +64,46 @@ class Conversation:
             sentences=self._responder.respond(history[:upto]),
         )
 
-    async def said(self, reply_id: str, text: str) -> None:
-        """Record what the agent said."""
-        await self._store.append(self.call_id, Message(id=reply_id, role="agent", text=text))
+    async def said(self, reply_id: str, sentences: Sequence[str]) -> None:
+        """Record what the agent said: the reply's text chunks in seq order."""
+        message = Message(
+            id=reply_id,
+            role="agent",
+            text=" ".join(s for s in sentences if s),
+            sentences=tuple(sentences),
+        )
+        await self._store.append(self.call_id, message)
+
+    async def pause(self, paused: ReplyPaused) -> None:
+        """The caller started speaking over a reply: remember how far they heard it until their
+        turn is settled."""
+        await self._store.pause(self.call_id, paused)
+
+    async def paused_reply(self) -> PausedReply | None:
+        """The reply the caller is speaking over, if any, with what it says."""
+        pause = await self._store.paused(self.call_id)
+        if pause is None:
+            return None
+        said = await self._message(pause.reply_id)
+        return PausedReply(pause=pause, sentences=said.sentences if said else ())
+
+    async def heard(self, reply_id: str, heard_text: str) -> None:
+        """The caller interrupted reply `reply_id` having heard `heard_text` of it: that is all
+        the agent said. A reply cut before its first word is dropped from the history."""
+        said = await self._message(reply_id)
+        if said is None:
+            return
+        cut = said.model_copy(update={"text": heard_text}) if heard_text else None
+        await self._store.replace(self.call_id, reply_id, cut)
+
+    async def settle(self, paused: ReplyPaused) -> None:
+        """The caller's turn over the reply was settled (resumed or interrupted)."""
+        await self._store.settle(self.call_id, paused)
+
+    async def _message(self, message_id: str) -> Message | None:
+        return next(
+            (m for m in await self._store.history(self.call_id) if m.id == message_id), None
+        )
 
 
 async def chunks_of(reply: Reply) -> AsyncIterator[ReplyTextChunk]:

@@ -7,6 +7,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from voicebus_contracts import ReplyPaused
+
 
 class Message(BaseModel):
     """One message of a call's conversation; `id` is the caller turn id or the reply id."""
@@ -16,10 +18,15 @@ class Message(BaseModel):
     id: str
     role: Literal["user", "agent"]
     text: str
+    """What the conversation holds: for the agent, what the caller heard of its reply."""
+    sentences: tuple[str, ...] = ()
+    """The agent's reply as sent to be spoken, one entry per text chunk (index = chunk seq),
+    kept whole when the caller interrupted it, so how far they heard can be recomputed."""
 
 
 class ConversationStore(Protocol):
-    """A call's conversation history, shared by every agent worker."""
+    """A call's conversation history, shared by every agent worker, and the reply the caller
+    is speaking over, if any (barge-in)."""
 
     async def append(self, call_id: str, message: Message) -> list[Message]:
         """Add `message` unless a message with its id is already there; return the history."""
@@ -27,6 +34,24 @@ class ConversationStore(Protocol):
 
     async def history(self, call_id: str) -> list[Message]:
         """The call's messages so far, oldest first."""
+        ...
+
+    async def replace(self, call_id: str, message_id: str, message: Message | None) -> None:
+        """Put `message` in the place of the message `message_id`, or remove that message when
+        `message` is None; nothing when it is not there."""
+        ...
+
+    async def pause(self, call_id: str, paused: ReplyPaused) -> None:
+        """Remember that the caller is speaking over a reply, unless the pause of that caller
+        turn was already settled (a redelivered pause must not come back)."""
+        ...
+
+    async def paused(self, call_id: str) -> ReplyPaused | None:
+        """The call's pause waiting for the caller's turn to be settled, if any."""
+        ...
+
+    async def settle(self, call_id: str, paused: ReplyPaused) -> None:
+        """The pause was resolved (resumed or cancelled): forget it, for good."""
         ...
 
 

@@ -21,18 +21,30 @@ from voicebus_analytics.records import (
 from voicebus_contracts import (
     CallEnded,
     CallStarted,
+    CallStatusChanged,
+    DtmfReceived,
     Envelope,
     FinalTranscript,
     LatencyBreakdown,
+    ReplyCancelled,
+    ReplyPaused,
     ReplyPlaybackStarted,
     ReplyTextChunk,
 )
 
 RecordedEvent = Annotated[
-    CallStarted | CallEnded | FinalTranscript | ReplyTextChunk | ReplyPlaybackStarted,
+    CallStarted
+    | CallEnded
+    | CallStatusChanged
+    | DtmfReceived
+    | FinalTranscript
+    | ReplyTextChunk
+    | ReplyCancelled
+    | ReplyPlaybackStarted
+    | ReplyPaused,
     Field(discriminator="type"),
 ]
-"""Every event analytics records, from the calls, transcripts, replies and playback topics."""
+"""Every event of the calls, transcripts, replies and playback topics analytics reads."""
 
 
 def _utc(epoch_s: float) -> datetime:
@@ -96,5 +108,7 @@ class Recorder:
                         latency=LatencyBreakdown.of(stamps),
                     )
                 )
+            case CallStatusChanged() | DtmfReceived() | ReplyCancelled() | ReplyPaused():
+                pass  # statuses, key presses and interruptions are not kept on record yet
             case _:
                 assert_never(env.event)

@@ -35,7 +35,8 @@ class PlaybackPosition:
 class _Frame:
     audio: bytes
     duration_s: float
-    chunk: Envelope[OutboundAudioChunk]
+    chunk: Envelope[OutboundAudioChunk] | None
+    """The reply chunk the frame is from; None for audio that is not a reply (tones)."""
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,36 @@ class _Mark:
     position: PlaybackPosition
 
 
+@dataclass(frozen=True)
+class PausedAt:
+    """Where a reply was paused: how far its caller had heard it."""
+
+    reply_id: str
+    sentence: int
+    """The reply's text chunks before this one were heard whole."""
+    fraction: float
+    """About how much of chunk `sentence` was heard, from the audio chunks whose marks echoed
+    against those received so far for it."""
+
+
+def _reply_of(item: _Frame | _Mark) -> str | None:
+    if isinstance(item, _Mark):
+        return item.position.reply_id
+    return None if item.chunk is None else item.chunk.event.reply_id
+
+
 class Playback:
     """Plays one call's reply audio to its caller in real time, slightly ahead.
 
     Chunks are cut into frames (20 ms by default), each sent `lead_s` before it is due to play on a
     schedule kept on a monotonic clock, so the transport holds about `lead_s` of audio and the
     pace never drifts. A mark follows each chunk; its echo moves `heard`, how far the caller has
-    heard. `clear` flushes everything not yet played (barge-in).
+    heard. `clear` flushes everything not yet played.
+
+    Barge-in: `pause` stops the agent's audio at once (the transport drops what it buffered, and
+    what it had not played goes back to the front of the queue), then either `resume` carries on
+    from where the caller stopped hearing, or `cancel` drops the reply. A pause that nobody ends
+    within `pause_limit_s` drops what was paused rather than hold the call silent.
     """
 
     def __init__(
@@ -63,6 +87,7 @@ class Playback:
         clock: Clock | None = None,
         lead_s: float = 0.1,
         frame_ms: int = 20,
+        pause_limit_s: float = 10.0,
     ) -> None:
         self._call_id = call_id
         self._sink = sink
@@ -80,6 +105,12 @@ class Playback:
         self._accepted: set[PlaybackPosition] = set()
         self._started_replies: set[str] = set()
         self._pending_marks: dict[str, PlaybackPosition] = {}
+        self._unheard: deque[_Frame | _Mark] = deque()
+        """Sent to the transport, not yet confirmed played by a mark's echo."""
+        self._chunks_received: dict[tuple[str, int], int] = {}
+        self._cancelled: set[str] = set()
+        self._paused_until: float | None = None
+        self._pause_limit_s = pause_limit_s
         self._task: asyncio.Task[None] | None = None
         self.heard: PlaybackPosition | None = None
         """The last chunk the transport reported as played to the caller."""
@@ -106,6 +137,15 @@ class Playback:
                 self._format,
             )
             return False
+        if chunk.reply_id in self._cancelled:
+            log.info(
+                "call %s: reply %s was cancelled, its chunk %d:%d dropped",
+                self._call_id,
+                chunk.reply_id,
+                chunk.sentence,
+                chunk.seq,
+            )
+            return False
         position = PlaybackPosition(chunk.reply_id, chunk.sentence, chunk.seq)
         if position in self._accepted:
             log.info(
@@ -117,29 +157,87 @@ class Playback:
             )
             return False
         self._accepted.add(position)
-        for start in range(0, len(chunk.audio), self._frame_bytes):
-            audio = chunk.audio[start : start + self._frame_bytes]
-            self._queue.append(_Frame(audio, self._format.duration_ms(len(audio)) / 1000.0, env))
+        sentence = (chunk.reply_id, chunk.sentence)
+        self._chunks_received[sentence] = self._chunks_received.get(sentence, 0) + 1
+        self._queue_frames(chunk.audio, env)
         self._queue.append(_Mark(f"{chunk.reply_id}:{chunk.sentence}:{chunk.seq}", position))
         self._wakeup.set()
         return True
 
+    def enqueue_tones(self, audio: bytes) -> None:
+        """Queue audio that is not a reply (DTMF tones), in the call's format: paced like a
+        reply, after what is already queued, and never reported as a reply's start."""
+        self._queue_frames(audio, None)
+        self._wakeup.set()
+
+    def _queue_frames(self, audio: bytes, chunk: Envelope[OutboundAudioChunk] | None) -> None:
+        for start in range(0, len(audio), self._frame_bytes):
+            frame = audio[start : start + self._frame_bytes]
+            self._queue.append(_Frame(frame, self._format.duration_ms(len(frame)) / 1000.0, chunk))
+
     async def clear(self) -> None:
         """Drop all queued audio and what the transport has buffered but not played."""
         self._queue.clear()
-        # The transport echoes the marks of audio it drops: those must not count as heard.
-        self._pending_marks.clear()
-        self._due = -math.inf
-        await self._sink.clear()
+        self._unheard.clear()
+        await self._flush_transport()
+        self._paused_until = None
+        self._wakeup.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_until is not None
+
+    async def pause(self) -> PausedAt | None:
+        """Stop the agent's audio now; where its reply was, or None if nothing was playing."""
+        if self.paused or not (self._unheard or self._queue):
+            return None
+        self._queue.extendleft(reversed(self._unheard))
+        self._unheard.clear()
+        self._paused_until = self._clock.now() + self._pause_limit_s
+        await self._flush_transport()
+        reply_id = next((r for r in map(_reply_of, self._queue) if r is not None), None)
+        self._wakeup.set()
+        if reply_id is None:  # only tones were playing
+            return None
+        return self._paused_at(reply_id)
+
+    def resume(self) -> None:
+        """Carry on playing what was paused."""
+        self._paused_until = None
+        self._wakeup.set()
+
+    def cancel(self, reply_id: str) -> None:
+        """Drop reply `reply_id`, queued or yet to come; playback goes on with anything else."""
+        self._cancelled.add(reply_id)
+        self._queue = deque(item for item in self._queue if _reply_of(item) != reply_id)
+        self._paused_until = None
+        self._wakeup.set()
 
     def mark_echoed(self, name: str) -> None:
         """The transport played everything up to mark `name`."""
         if name not in self._pending_marks:
             return
+        while self._unheard:
+            played = self._unheard.popleft()
+            if isinstance(played, _Mark) and played.name == name:
+                break
         for pending in list(self._pending_marks):
             self.heard = self._pending_marks.pop(pending)
             if pending == name:
                 return
+
+    async def _flush_transport(self) -> None:
+        # The transport echoes the marks of audio it drops: those must not count as heard.
+        self._pending_marks.clear()
+        self._due = -math.inf
+        await self._sink.clear()
+
+    def _paused_at(self, reply_id: str) -> PausedAt:
+        heard = self.heard
+        if heard is None or heard.reply_id != reply_id:
+            return PausedAt(reply_id, sentence=0, fraction=0.0)
+        received = self._chunks_received.get((reply_id, heard.sentence), heard.seq + 1)
+        return PausedAt(reply_id, heard.sentence, min(1.0, (heard.seq + 1) / received))
 
     async def _run(self) -> None:
         try:
@@ -151,6 +249,9 @@ class Playback:
 
     async def _play(self) -> None:
         while True:
+            if self._paused_until is not None:
+                await self._wait_while_paused(self._paused_until)
+                continue
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -158,6 +259,7 @@ class Playback:
             item = self._queue[0]
             if isinstance(item, _Mark):
                 self._queue.popleft()
+                self._unheard.append(item)
                 self._pending_marks[item.name] = item.position
                 await self._sink.send_mark(item.name)
                 continue
@@ -169,9 +271,34 @@ class Playback:
                 await self._clock.sleep(wait_s)
                 continue  # a clear may have emptied the queue meanwhile
             self._queue.popleft()
+            self._unheard.append(item)
             await self._sink.send_audio(item.audio)
             self._due += item.duration_s
-            await self._report_start(item.chunk)
+            if item.chunk is not None:
+                await self._report_start(item.chunk)
+
+    async def _wait_while_paused(self, until: float) -> None:
+        """Until resumed, cancelled or cleared; past `until`, drop what was paused."""
+        self._wakeup.clear()
+        woken = asyncio.ensure_future(self._wakeup.wait())
+        limit = asyncio.ensure_future(self._clock.sleep(max(0.0, until - self._clock.now())))
+        try:
+            await asyncio.wait({woken, limit}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            limit.cancel()
+        if self._paused_until != until or self._clock.now() < until:
+            return
+        paused = sorted({r for r in map(_reply_of, self._queue) if r is not None})
+        log.warning(
+            "call %s: paused %.0f s with no decision to resume or cancel: dropped %s",
+            self._call_id,
+            self._pause_limit_s,
+            paused,
+        )
+        for reply_id in paused:
+            self.cancel(reply_id)
+        self._paused_until = None
 
     async def _report_start(self, chunk: Envelope[OutboundAudioChunk]) -> None:
         reply_id = chunk.event.reply_id

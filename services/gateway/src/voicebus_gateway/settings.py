@@ -6,9 +6,10 @@ import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from voicebus_gateway.ports import E164
 from voicebus_runtime.settings import BusSettings
 
 _NOT_IN_TOPIC_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -35,7 +36,28 @@ class GatewaySettings(BaseSettings):
         default="http://127.0.0.1:8081", validation_alias="VOICEBUS_ANALYTICS_URL"
     )
     default_agent: str = Field(default="default", min_length=1, max_length=128)
-    """The agent a Twilio call talks to."""
+    """The agent a call talks to when nothing else chooses one."""
+    number_agents: Annotated[dict[str, str], NoDecode] = {}
+    """Which agent answers each of our phone numbers: `+14155550100=sales,+14155550101=support`
+    in the environment; numbers not listed get the default agent."""
+    twilio_account_sid: str | None = Field(default=None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN")
+    """Verifies Twilio's webhook signatures and signs media-stream tokens; without it Twilio's
+    webhooks are refused."""
+    twilio_api_url: str | None = Field(default=None, validation_alias="VOICEBUS_TWILIO_API_URL")
+    """Twilio's REST API base URL; set only to point at a stand-in (tests)."""
+    twilio_from_number: E164 | None = Field(
+        default=None, validation_alias="VOICEBUS_TWILIO_FROM_NUMBER"
+    )
+    """The caller id of outbound calls that do not name one."""
+    stream_token_ttl_s: float = Field(default=60.0, gt=0, le=3600)
+    """How long the media-stream token in the TwiML answer stays valid (Twilio connects within
+    a second or two)."""
+    web_idle_timeout_s: float = Field(default=60.0, gt=0)
+    """A browser streams its microphone all the time, silence included: a web call silent this
+    long has lost its client, and is ended."""
+    replica_lease_s: float = Field(default=10.0, gt=0)
+    """A replica that has not renewed its lease in Redis this long is dead: its calls are ended."""
     required_services: Annotated[tuple[str, ...], NoDecode] = (
         "gateway",
         "media",
@@ -56,6 +78,19 @@ class GatewaySettings(BaseSettings):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("number_agents", mode="before")
+    @classmethod
+    def _split_number_agents(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        mapping: dict[str, str] = {}
+        for pair in filter(None, (item.strip() for item in value.split(","))):
+            number, sep, agent = pair.partition("=")
+            if not sep or not number.strip() or not agent.strip():
+                raise ValueError(f"expected +number=agent_id, got {pair!r}")
+            mapping[number.strip()] = agent.strip()
+        return mapping
 
     @field_validator("public_url")
     @classmethod

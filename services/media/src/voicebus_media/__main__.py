@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from voicebus_media.app import build_broker
 from voicebus_media.settings import MediaSettings
 from voicebus_media.silero import SileroVad
+from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import run, worker_app
 from voicebus_runtime.settings import BusSettings
 
 
 def main() -> None:
     bus = BusSettings()
-    broker, _ = build_broker(bus=bus, settings=MediaSettings(), vad=SileroVad())
-    run(worker_app(broker, service="media", bus=bus), bus=bus)
+    redis = Redis.from_url(bus.redis_url)
+    broker, _ = build_broker(
+        bus=bus, settings=MediaSettings(), vad=SileroVad(), registry=CallRegistry(redis)
+    )
+    app = worker_app(broker, service="media", bus=bus)
+    app.after_shutdown(redis.aclose)
+    run(app, bus=bus)
 
 
 if __name__ == "__main__":

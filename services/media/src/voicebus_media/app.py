@@ -11,30 +11,56 @@ from pydantic import Field
 from voicebus_contracts import (
     CallEnded,
     CallStarted,
+    CallStatusChanged,
+    DtmfReceived,
     Envelope,
     InboundAudioFrame,
+    PausePlayback,
+    SpeechStarted,
     Utterance,
 )
 from voicebus_contracts.topics import AUDIO_IN, CALLS, SPEECH, UTTERANCES
-from voicebus_media.calls import Calls
+from voicebus_media.calls import PRODUCER, Calls
 from voicebus_media.ports import VoiceActivityModel
 from voicebus_media.settings import MediaSettings
 from voicebus_runtime.bus import consumer_options, make_broker, publish
+from voicebus_runtime.control import CallControl
+from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 
 log = logging.getLogger(__name__)
 
-MediaInput = Annotated[InboundAudioFrame | CallStarted | CallEnded, Field(discriminator="type")]
+MediaInput = Annotated[
+    InboundAudioFrame | CallStarted | CallEnded | CallStatusChanged | DtmfReceived,
+    Field(discriminator="type"),
+]
+"""Audio in, and every event of the calls topic (those media does not act on are skipped)."""
 
 GROUP = "media"
 
 
 def build_broker(
-    *, bus: BusSettings, settings: MediaSettings, vad: VoiceActivityModel
+    *,
+    bus: BusSettings,
+    settings: MediaSettings,
+    vad: VoiceActivityModel,
+    registry: CallRegistry,
 ) -> tuple[KafkaBroker, Calls]:
-    """The broker with media's subscribers, and the calls they keep."""
+    """The broker with media's subscribers, and the calls they keep.
+
+    `registry` finds a call's gateway replica: when the caller starts speaking, media tells it
+    to pause the agent's audio at once (barge-in); the agent then resumes or cancels the reply.
+    """
     broker = make_broker(bus.kafka_bootstrap, client_id=f"voicebus-media-{bus.instance_id}")
     calls = Calls(vad=vad, settings=settings)
+    control = CallControl(broker=broker, registry=registry, producer=PRODUCER)
+
+    async def pause_agent(env: Envelope[SpeechStarted]) -> None:
+        try:
+            pause = PausePlayback(turn_id=env.event.turn_id)
+            await control.send(env.call_id, pause, cause=env.event_id)
+        except Exception:
+            log.exception("call %s: the agent's audio was not paused", env.call_id)
 
     # One subscriber for both topics: one consumer-group join at start, not one per topic.
     @broker.subscriber(
@@ -53,6 +79,8 @@ def build_broker(
                 for out in heard:
                     topic = UTTERANCES if isinstance(out.event, Utterance) else SPEECH
                     await publish(broker, topic, out)
+                    if isinstance(out.event, SpeechStarted):
+                        await pause_agent(out)
             case CallStarted() as started:
                 calls.started(env.call_id, started)
             case CallEnded():

@@ -15,8 +15,9 @@ from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
 from voicebus_stt.bundled_model import assemble_bundled_model
+from voicebus_stt.deepgram import DeepgramTranscriber
 from voicebus_stt.instant import InstantRecognizer
-from voicebus_stt.ports import SpeechRecognizer
+from voicebus_stt.ports import SpeechRecognizer, UtteranceTranscriber
 from voicebus_stt.settings import SttSettings
 from voicebus_stt.transcriber import Transcriber
 from voicebus_stt.whisper import WhisperRecognizer
@@ -27,7 +28,7 @@ GROUP = "stt"
 log = logging.getLogger(__name__)
 
 
-def create_broker(transcriber: Transcriber, *, bus: BusSettings) -> KafkaBroker:
+def create_broker(transcriber: UtteranceTranscriber, *, bus: BusSettings) -> KafkaBroker:
     """The broker with the STT subscriber, transcribing with `transcriber`."""
     broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
 
@@ -84,7 +85,7 @@ def load_recognizer(settings: SttSettings) -> WhisperRecognizer:
 
 
 def recognizer_for(settings: SttSettings) -> SpeechRecognizer:
-    """The recognizer VOICEBUS_STT_PROVIDER names; Whisper is loaded only when it is chosen."""
+    """The local recognizer VOICEBUS_STT_PROVIDER names; Whisper is loaded only if chosen."""
     match settings.provider:
         case "whisper":
             return load_recognizer(settings)
@@ -94,13 +95,31 @@ def recognizer_for(settings: SttSettings) -> SpeechRecognizer:
                 settings.instant_text,
             )
             return InstantRecognizer(text=settings.instant_text, language=settings.language or None)
+        case "deepgram":
+            raise ValueError("the deepgram provider transcribes over the network, not on this host")
         case unknown:
             assert_never(unknown)
 
 
+def transcriber_for(settings: SttSettings) -> UtteranceTranscriber:
+    """The transcriber of the provider VOICEBUS_STT_PROVIDER names."""
+    if settings.provider != "deepgram":
+        return Transcriber(recognizer=recognizer_for(settings))
+    assert settings.deepgram_api_key is not None  # SttSettings requires it for deepgram
+    log.info(
+        "STT provider 'deepgram': model %s at %s", settings.deepgram_model, settings.deepgram_url
+    )
+    return DeepgramTranscriber(
+        api_key=settings.deepgram_api_key.get_secret_value(),
+        url=settings.deepgram_url,
+        model=settings.deepgram_model,
+        language=settings.language or None,
+    )
+
+
 def create_app(settings: SttSettings, *, bus: BusSettings) -> FastStream:
-    """The STT worker, with its recognizer ready before it joins the bus."""
-    transcriber = Transcriber(recognizer=recognizer_for(settings))
+    """The STT worker, with its transcriber ready before it joins the bus."""
+    transcriber = transcriber_for(settings)
     app = worker_app(create_broker(transcriber, bus=bus), service=SERVICE, bus=bus)
     app.after_shutdown(transcriber.close)
     return app

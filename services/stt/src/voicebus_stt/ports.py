@@ -1,4 +1,4 @@
-"""The STT service's port: what turns speech into text."""
+"""The STT service's ports: what turns an utterance into its transcript, and what hears speech."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from voicebus_contracts import FinalTranscript, Utterance
 
 
 @dataclass(frozen=True)
@@ -25,4 +27,20 @@ class SpeechRecognizer(Protocol):
 
     def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
         """Transcribe mono float32 samples in [-1, 1] at 16 kHz."""
+        ...
+
+
+class UtteranceTranscriber(Protocol):
+    """Turns one caller utterance into its final transcript: the one interface the app calls.
+
+    Async because providers differ in what they wait on: a local recognizer waits on the CPU
+    (`Transcriber` runs it on a worker thread), a streaming service on the network.
+    """
+
+    async def transcribe(self, utterance: Utterance) -> FinalTranscript:
+        """The transcript of `utterance`'s turn; raises when the provider could not hear it."""
+        ...
+
+    def close(self) -> None:
+        """Release what the transcriber holds between utterances (threads, connections)."""
         ...

@@ -9,7 +9,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from voicebus_contracts import Envelope, ReplyTextChunk
+from voicebus_contracts import Envelope, ReplyCancelled, ReplyEvent, ReplyTextChunk
 from voicebus_contracts.topics import REPLIES, gateway_topic
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.registry import CallRegistry
@@ -18,6 +18,7 @@ from voicebus_runtime.settings import BusSettings
 from voicebus_tts.core import PRODUCER, Speaker
 from voicebus_tts.espeak import EspeakSynthesizer, synthesize_pcm
 from voicebus_tts.instant import InstantSynthesizer
+from voicebus_tts.lru import Lru
 from voicebus_tts.ports import CallRoutes, SpeechSynthesizer
 from voicebus_tts.routes import CachedRoutes
 from voicebus_tts.settings import TtsSettings
@@ -25,17 +26,35 @@ from voicebus_tts.settings import TtsSettings
 log = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "tts"
+CANCELLED_REPLIES_REMEMBERED = 10_000
+"""Replies the caller interrupted, remembered so text of theirs still to come is not spoken."""
 
 
 def create_broker(*, bus: BusSettings, speaker: Speaker, routes: CallRoutes) -> KafkaBroker:
     """The broker with the TTS subscriber on it."""
     broker = make_broker(bus.kafka_bootstrap, client_id=f"voicebus-tts-{bus.instance_id}")
+    cancelled: Lru[str, None] = Lru(size=CANCELLED_REPLIES_REMEMBERED)
 
     @broker.subscriber(
         REPLIES.name,
         **consumer_options(CONSUMER_GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
     )
-    async def on_replies(env: Envelope[ReplyTextChunk]) -> None:
+    async def on_replies(env: Envelope[ReplyEvent]) -> None:
+        match env.event:
+            case ReplyCancelled(reply_id=reply_id):
+                cancelled.put(reply_id, None)
+                log.info("call %s: reply %s cancelled, no more of it spoken", env.call_id, reply_id)
+            case ReplyTextChunk() as text if text.reply_id in cancelled:
+                log.info(
+                    "call %s: reply %s was cancelled, chunk %d not spoken",
+                    env.call_id,
+                    text.reply_id,
+                    text.seq,
+                )
+            case ReplyTextChunk():
+                await speak(env)  # type: ignore[arg-type]  # narrowed by the match
+
+    async def speak(env: Envelope[ReplyTextChunk]) -> None:
         text = env.event
         try:
             route = await routes.lookup(env.call_id)

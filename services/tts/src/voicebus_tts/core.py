@@ -12,10 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-import numpy as np
-import numpy.typing as npt
-
-from voicebus_audio import Resampler, pcm16_to_mulaw
+from voicebus_audio import Resampler, from_mono_pcm16
 from voicebus_contracts import (
     AudioFormat,
     Envelope,
@@ -27,15 +24,6 @@ from voicebus_contracts import (
 from voicebus_tts.ports import PcmChunk, SpeechSynthesizer
 
 PRODUCER = "tts"
-
-
-def encode(samples: npt.NDArray[np.int16], audio_out: AudioFormat) -> bytes:
-    """Mono PCM16 samples, already at `audio_out`'s rate, as `audio_out`'s bytes."""
-    if audio_out.channels > 1:
-        samples = np.repeat(samples, audio_out.channels)
-    if audio_out.encoding == "mulaw":
-        return pcm16_to_mulaw(samples)
-    return samples.astype("<i2", copy=False).tobytes()
 
 
 class SpeechEncoder:
@@ -55,13 +43,13 @@ class SpeechEncoder:
                 f"speech changed sample rate mid-sentence: {self._resampler.from_rate} Hz "
                 f"then {pcm.sample_rate} Hz"
             )
-        return encode(self._resampler.process(pcm.samples), self.audio_out)
+        return from_mono_pcm16(self._resampler.process(pcm.samples), self.audio_out)
 
     def finish(self) -> bytes:
         """The end of the speech: what the resampler still holds."""
         if self._resampler is None:
             return b""
-        return encode(self._resampler.flush(), self.audio_out)
+        return from_mono_pcm16(self._resampler.flush(), self.audio_out)
 
 
 class Speaker:

@@ -16,6 +16,9 @@ class Lru(Generic[K, V]):
         self._size = size
         self._entries: OrderedDict[K, V] = OrderedDict()
 
+    def __contains__(self, key: K) -> bool:
+        return key in self._entries
+
     def get(self, key: K) -> V | None:
         value = self._entries.get(key)
         if value is not None:

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voicebus_agent.settings import AgentSettings
 from voicebus_bench import report
 from voicebus_bench.capacity import run_level
 from voicebus_bench.conversations import jitter_ms
+from voicebus_bench.endpointing import measure_endpointing
 from voicebus_bench.hop import measure_hops
 from voicebus_bench.inprocess import InProcessPipeline
 from voicebus_bench.stats import median, percentiles
@@ -32,6 +34,7 @@ from voicebus_devstack.harness import RunningStack, start_stack, stop_stack
 from voicebus_devstack.settings import EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
 from voicebus_devstack.speech import telephone_speech
 from voicebus_stt.app import load_recognizer
+from voicebus_stt.ports import SpeechRecognizer
 from voicebus_stt.settings import SttSettings
 
 log = logging.getLogger("voicebus.bench")
@@ -49,6 +52,10 @@ LOCAL_VOICE_TO_VOICE_P95_TARGET_MS = 3000.0
 STAGES = ("endpoint", "stt", "first_text", "first_audio", "send")
 PLAYBACK_LEAD_FRAMES = 5
 """The gateway sends 100 ms (5 frames) ahead at the start of a reply: not jitter."""
+
+
+ENDPOINTING_PAUSE_S = 0.6
+"""The mid-sentence pause of the end-of-turn measure: longer than media's end-of-turn silence."""
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,7 @@ async def ramp(
     held = 0
     for calls in levels:
         level = await run_level(
-            base_url=stack.base_url,
-            ws_url=stack.ws_url,
+            stack=stack,
             speech=speech,
             calls=calls,
             turns=2,
@@ -145,9 +151,8 @@ async def ramp(
     return held
 
 
-def measure_stt(plan: Plan, workdir: Path) -> dict[str, Any]:
+def measure_stt(plan: Plan, recognizer: SpeechRecognizer) -> dict[str, Any]:
     say("STT cost per utterance (%s s, %d runs each)", list(plan.stt_lengths_s), plan.stt_repeats)
-    recognizer = load_recognizer(SttSettings(model_cache_dir=workdir / "whisper-base"))
     costs = measure_stt_cost(recognizer, lengths_s=plan.stt_lengths_s, repeats=plan.stt_repeats)
     by_length = {str(c.seconds): percentiles(c.compute_ms, "p50", "p95") for c in costs}
     return {
@@ -177,8 +182,7 @@ async def measure_instant_stack(plan: Plan, workdir: Path, speech: bytes) -> dic
         )
         say("platform overhead, %d calls x %d turns", plan.overhead_calls, plan.overhead_turns)
         level = await run_level(
-            base_url=stack.base_url,
-            ws_url=stack.ws_url,
+            stack=stack,
             speech=speech,
             calls=plan.overhead_calls,
             turns=plan.overhead_turns,
@@ -187,8 +191,7 @@ async def measure_instant_stack(plan: Plan, workdir: Path, speech: bytes) -> dic
         say("bus hop under the load of %d calls streaming audio", plan.load_calls)
         load = asyncio.create_task(
             run_level(
-                base_url=stack.base_url,
-                ws_url=stack.ws_url,
+                stack=stack,
                 speech=speech,
                 calls=plan.load_calls,
                 turns=3,
@@ -237,8 +240,7 @@ async def measure_local_stack(plan: Plan, workdir: Path) -> dict[str, Any]:
             )
             for _ in range(plan.local_calls):
                 level = await run_level(
-                    base_url=stack.base_url,
-                    ws_url=stack.ws_url,
+                    stack=stack,
                     speech=speech,
                     calls=1,
                     turns=plan.local_turns,
@@ -269,7 +271,14 @@ async def measure_local_stack(plan: Plan, workdir: Path) -> dict[str, Any]:
 async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
     instant_speech = telephone_speech(INSTANT_SENTENCE)
-    stt = measure_stt(plan, workdir)
+    recognizer = load_recognizer(SttSettings(model_cache_dir=workdir / "whisper-base"))
+    stt = measure_stt(plan, recognizer)
+    say("end of turn on synthesized speech (%.0f ms pauses)", 1000 * ENDPOINTING_PAUSE_S)
+    endpointing = measure_endpointing(
+        recognizer,
+        pause_s=ENDPOINTING_PAUSE_S,
+        wait_s=AgentSettings().unfinished_turn_wait_ms / 1000,
+    )
     inprocess = await measure_in_one_process(plan, instant_speech)
     instant = await measure_instant_stack(plan, workdir, instant_speech)
     local = await measure_local_stack(plan, workdir)
@@ -286,6 +295,7 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
             "local_voice_to_voice_p95": LOCAL_VOICE_TO_VOICE_P95_TARGET_MS,
         },
         **stt,
+        "endpointing": endpointing,
         **inprocess,
         **instant,
         **local,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from voicebus_bench.conversations import CallRun, converse, records, reply_latencies
 from voicebus_bench.stats import percentiles
+from voicebus_devstack.harness import RunningStack
 
 
 @dataclass
@@ -39,17 +40,17 @@ class LevelResult:
 
 
 async def run_level(
-    *, base_url: str, ws_url: str, speech: bytes, calls: int, turns: int, stagger_s: float
+    *, stack: RunningStack, speech: bytes, calls: int, turns: int, stagger_s: float
 ) -> LevelResult:
     """`calls` callers, starting `stagger_s` apart, each saying `speech` `turns` times."""
 
     async def caller(index: int) -> CallRun:
         await asyncio.sleep(index * stagger_s)
-        return await converse(f"{ws_url}/twilio/media", speech, turns=turns)
+        return await converse(stack, speech, turns=turns)
 
     runs = await asyncio.gather(*(caller(i) for i in range(calls)))
     answered = sum(run.answered_turns for run in runs)
-    kept = await records(base_url, [run.call_sid for run in runs], answered=answered)
+    kept = await records(stack.base_url, [run.call_sid for run in runs], answered=answered)
     latencies = [latency for record in kept for latency in reply_latencies(record)]
     return LevelResult(
         calls=calls,

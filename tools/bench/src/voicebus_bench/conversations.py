@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from voicebus_devstack.caller import TwilioCaller
+from voicebus_devstack.harness import RunningStack
 
 FRAME_MS = 20.0
 
@@ -29,10 +29,16 @@ class CallRun:
 
 
 async def converse(
-    ws_url: str, speech: bytes, *, turns: int, quiet_s: float = 1.0, timeout_s: float = 60.0
+    stack: RunningStack,
+    speech: bytes,
+    *,
+    turns: int,
+    quiet_s: float = 1.0,
+    timeout_s: float = 60.0,
 ) -> CallRun:
-    """Call, hear the greeting, then `turns` times say `speech` and hear the reply."""
-    async with TwilioCaller(ws_url) as caller:
+    """Phone `stack` the way Twilio does, hear the greeting, then `turns` times say `speech`
+    and hear the reply."""
+    async with await stack.phone_call() as caller:
         run = CallRun(call_sid=caller.call_sid)
         try:
             await caller.wait_for_agent_audio(after=0.0, quiet_s=quiet_s, timeout_s=timeout_s)

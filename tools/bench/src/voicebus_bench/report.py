@@ -58,6 +58,18 @@ ROWS = [
 ]
 
 
+def _endpointing(found: dict[str, Any]) -> str:
+    vad, smart = found["vad_only"], found["smart"]
+    return (
+        f"End of turn on {found['utterances']} synthesized utterances, {found['paused']} with a "
+        f"{_fmt(found['pause_ms'])} ms pause mid-sentence: the agent cuts the caller off in "
+        f"{100 * smart['cut_off_rate']:.0f}% of the paused ones with smart endpointing "
+        f"({100 * vad['cut_off_rate']:.0f}% on VAD alone), and waits "
+        f"{_fmt(smart['mean_wait_ms'])} ms on average after the last word "
+        f"({_fmt(vad['mean_wait_ms'])} ms on VAD alone), speech recognition aside."
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     lines = [
@@ -99,6 +111,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{_fmt(results['capacity_targets_ms']['local_voice_to_voice_p95'])} ms, no lost turn).",
         "",
         f"STT real-time factor (compute / audio, median): {_fmt(results.get('stt_rtf'))}.",
+        "",
+        _endpointing(results["endpointing"]),
     ]
     return "\n".join(lines) + "\n"
 

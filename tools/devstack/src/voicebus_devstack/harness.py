@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from voicebus_devstack.caller import TwilioCaller, dial_in
+from voicebus_devstack.settings import GATEWAY_PORT_STEP, StackSettings, twilio_auth_token
+
 
 class StackNotReadyError(RuntimeError):
     """The stack exited or did not turn healthy in time; the message carries its log's tail."""
@@ -26,30 +29,75 @@ def free_port() -> int:
         return port
 
 
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _gateway_ports(replicas: int) -> list[int]:
+    """Free ports for `replicas` gateways, spaced as the supervisor spaces them."""
+    while True:
+        base = free_port()
+        ports = [base + i * GATEWAY_PORT_STEP for i in range(replicas)]
+        if all(port < 65536 and _is_free(port) for port in ports[1:]):
+            return ports
+
+
 @dataclass
 class RunningStack:
-    base_url: str
-    ws_url: str
+    gateway_urls: list[str]
+    """Each gateway replica's http:// URL; the first is `base_url`."""
     kafka_bootstrap: str
+    redis_url: str
+    twilio_auth_token: str
+    """What the gateways verify Twilio's webhooks with (the simulated caller signs with it)."""
     process: subprocess.Popen[bytes]
     log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.gateway_urls[0]
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1)
+
+    async def phone_call(self, *, gateway_url: str | None = None) -> TwilioCaller:
+        """A simulated Twilio call into the stack through `gateway_url` (the first gateway by
+        default): the signed voice webhook now, the media stream once entered."""
+        url = gateway_url or self.base_url
+        return await dial_in(f"{url}/twilio/voice", auth_token=self.twilio_auth_token)
 
     def log_tail(self, chars: int = 5000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
 def start_stack(
-    workdir: Path, *, env: dict[str, str] | None = None, ready_timeout_s: float = 300.0
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    replicas: str = "",
+    ready_timeout_s: float = 300.0,
 ) -> RunningStack:
-    """Run `voicebus-stack run` in `workdir` on free ports and wait until /healthz is 200."""
-    port, kafka_port = free_port(), free_port()
+    """Run `voicebus-stack run` in `workdir` on free ports and wait until /healthz is 200.
+
+    `replicas` is the supervisor's REPLICAS, e.g. "gateway=2 stt=2".
+    """
+    gateway_ports = _gateway_ports(StackSettings(replicas=replicas).replicas_of("gateway"))
+    kafka_port, redis_port = free_port(), free_port()
+    data_dir = workdir / "data"
     process_env = {
         **os.environ,
-        "VOICEBUS_PORT": str(port),
+        "VOICEBUS_PORT": str(gateway_ports[0]),
         "VOICEBUS_ANALYTICS_PORT": str(free_port()),
         "VOICEBUS_KAFKA_PORT": str(kafka_port),
-        "VOICEBUS_REDIS_PORT": str(free_port()),
-        "VOICEBUS_DATA_DIR": str(workdir / "data"),
+        "VOICEBUS_REDIS_PORT": str(redis_port),
+        "VOICEBUS_DATA_DIR": str(data_dir),
+        "VOICEBUS_REPLICAS": replicas,
         **(env or {}),
     }
     workdir.mkdir(parents=True, exist_ok=True)
@@ -62,9 +110,10 @@ def start_stack(
             stderr=subprocess.STDOUT,
         )
     stack = RunningStack(
-        base_url=f"http://127.0.0.1:{port}",
-        ws_url=f"ws://127.0.0.1:{port}",
+        gateway_urls=[f"http://127.0.0.1:{port}" for port in gateway_ports],
         kafka_bootstrap=f"127.0.0.1:{kafka_port}",
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        twilio_auth_token=twilio_auth_token(data_dir),
         process=process,
         log_path=log_path,
     )
@@ -75,7 +124,10 @@ def start_stack(
                 f"the stack exited with {process.returncode}:\n{stack.log_tail()}"
             )
         try:
-            if httpx.get(f"{stack.base_url}/healthz", timeout=2).status_code == 200:
+            if all(
+                httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                for url in stack.gateway_urls
+            ):
                 return stack
         except httpx.TransportError:
             pass

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EMBEDDED_BROKER_FETCH_MAX_WAIT_MS = 20
 """The embedded broker answers a fetch only when its wait is over (it does not long-poll), so a
@@ -16,6 +19,28 @@ answers as soon as data arrives, leave VOICEBUS_KAFKA_FETCH_MAX_WAIT_MS at its d
 
 SERVICES = ("analytics", "media", "stt", "agent", "tts", "gateway")
 """Every service, in start order: the gateway last, so callers are taken once all are there."""
+GATEWAY_PORT_STEP = 10
+"""Gateway replica i listens on VOICEBUS_PORT + i * GATEWAY_PORT_STEP (8080, 8090, ...)."""
+
+
+LOCAL_TWILIO_TOKEN_FILE = "twilio-auth-token"
+
+
+def twilio_auth_token(data_dir: Path) -> str:
+    """TWILIO_AUTH_TOKEN if set; else the local stack's own, made once under `data_dir`.
+
+    With no Twilio account, the gateway still verifies every webhook: the simulated Twilio
+    caller signs with this token (`voicebus_devstack.caller.dial_in`). Point a real Twilio
+    number at the stack and set TWILIO_AUTH_TOKEN to the account's.
+    """
+    if token := os.environ.get("TWILIO_AUTH_TOKEN"):
+        return token
+    path = data_dir / LOCAL_TWILIO_TOKEN_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(16))
+    return path.read_text().strip()
 
 
 class StackSettings(BaseSettings):
@@ -38,7 +63,34 @@ class StackSettings(BaseSettings):
     """Passed to every service; unset: EMBEDDED_BROKER_FETCH_MAX_WAIT_MS with the embedded
     broker, the services' own default with an existing Kafka."""
     data_dir: Path = Path(".voicebus")
+    replicas: Annotated[dict[str, int], NoDecode] = {}
+    """Processes per service, `stt=2 agent=2 gateway=2` in REPLICAS or VOICEBUS_REPLICAS;
+    one of each by default."""
     ready_timeout_s: float = Field(default=300.0, gt=0)
     """How long to wait for /healthz to turn 200 (the first start assembles the STT model)."""
     stop_timeout_s: float = Field(default=15.0, gt=0)
     """How long a process gets to stop after SIGTERM before it is killed."""
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _parse_replicas(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        counts: dict[str, int] = {}
+        for item in value.replace(",", " ").split():
+            service, sep, count = item.partition("=")
+            if not sep or service not in SERVICES or not count.isdigit() or int(count) < 1:
+                raise ValueError(
+                    f"expected service=count with a service of {', '.join(SERVICES)} and a "
+                    f"count of at least 1, got {item!r}"
+                )
+            counts[service] = int(count)
+        if counts.get("analytics", 1) != 1:
+            raise ValueError("analytics runs once: it serves the API on VOICEBUS_ANALYTICS_PORT")
+        return counts
+
+    def replicas_of(self, service: str) -> int:
+        return self.replicas.get(service, 1)
+
+    def gateway_port(self, replica: int) -> int:
+        return self.port + replica * GATEWAY_PORT_STEP

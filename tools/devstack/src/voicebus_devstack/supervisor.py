@@ -22,8 +22,10 @@ import httpx
 from voicebus_devstack.processes import ManagedProcess
 from voicebus_devstack.settings import (
     EMBEDDED_BROKER_FETCH_MAX_WAIT_MS,
+    LOCAL_TWILIO_TOKEN_FILE,
     SERVICES,
     StackSettings,
+    twilio_auth_token,
 )
 from voicebus_runtime.settings import BusSettings
 
@@ -78,7 +80,10 @@ class Stack:
         self.data_dir = settings.data_dir.resolve()
         self.kafka_bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}"
         self.redis_url = settings.redis_url or f"redis://127.0.0.1:{settings.redis_port}/0"
-        self.gateway_url = f"http://{settings.host}:{settings.port}"
+        self.gateway_urls = [
+            f"http://{settings.host}:{settings.gateway_port(replica)}"
+            for replica in range(settings.replicas_of("gateway"))
+        ]
         if settings.kafka_fetch_max_wait_ms is not None:
             self.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
         elif settings.kafka_bootstrap:
@@ -87,15 +92,20 @@ class Stack:
             self.fetch_max_wait_ms = EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
         self.processes: list[ManagedProcess] = []
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def service_env(self, service: str, replica: int = 0) -> dict[str, str]:
         env = dict(os.environ)
+        if service == "gateway":
+            env.update(
+                VOICEBUS_GATEWAY_ID=f"gateway-{replica}",
+                TWILIO_AUTH_TOKEN=twilio_auth_token(self.data_dir),
+            )
         env.update(
             VOICEBUS_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             VOICEBUS_REDIS_URL=self.redis_url,
             VOICEBUS_DATA_DIR=str(self.data_dir),
-            VOICEBUS_INSTANCE_ID=f"{service}-0",
+            VOICEBUS_INSTANCE_ID=f"{service}-{replica}",
             VOICEBUS_HOST=self.settings.host,
-            VOICEBUS_PORT=str(self.settings.port),
+            VOICEBUS_PORT=str(self.settings.gateway_port(replica)),
             VOICEBUS_ANALYTICS_PORT=str(self.settings.analytics_port),
             VOICEBUS_ANALYTICS_URL=f"http://127.0.0.1:{self.settings.analytics_port}",
             VOICEBUS_KAFKA_FETCH_MAX_WAIT_MS=str(self.fetch_max_wait_ms),
@@ -150,24 +160,33 @@ class Stack:
 
     async def start_services(self) -> None:
         for service in SERVICES:
-            await self._spawn(
-                service, [sys.executable, "-m", f"voicebus_{service}"], self.service_env(service)
-            )
+            count = self.settings.replicas_of(service)
+            for replica in range(count):
+                name = service if count == 1 else f"{service}-{replica}"
+                await self._spawn(
+                    name,
+                    [sys.executable, "-m", f"voicebus_{service}"],
+                    self.service_env(service, replica),
+                )
 
     async def wait_ready(self) -> None:
-        """Poll /healthz until it answers 200, reporting which services are still missing."""
+        """Poll every gateway's /healthz until all answer 200, reporting what is still missing."""
         deadline = time.monotonic() + self.settings.ready_timeout_s
         reported: object = None
+        waiting = list(self.gateway_urls)
         async with httpx.AsyncClient(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 self._check_alive()
                 try:
-                    response = await client.get(f"{self.gateway_url}/healthz")
+                    response = await client.get(f"{waiting[0]}/healthz")
                 except httpx.TransportError:
-                    missing: object = "gateway not listening yet"
+                    missing: object = f"gateway at {waiting[0]} not listening yet"
                 else:
                     if response.status_code == 200:
-                        return
+                        waiting.pop(0)
+                        if not waiting:
+                            return
+                        continue
                     missing = response.json().get("missing")
                 if missing != reported:
                     log.info("waiting for: %s", missing)
@@ -208,11 +227,20 @@ async def run_stack(settings: StackSettings) -> int:
         await stack.migrate()
         await stack.start_services()
         await stack.wait_ready()
-        log.info(
-            "voicebus is ready: %s (Twilio media stream at %s/twilio/media)",
-            stack.gateway_url,
-            stack.gateway_url.replace("http", "ws", 1),
-        )
+        for url in stack.gateway_urls:
+            log.info(
+                "voicebus is ready: %s (Twilio webhook POST %s/twilio/voice, browser calls at "
+                "%s/web/call)",
+                url,
+                url,
+                url.replace("http", "ws", 1),
+            )
+        if not os.environ.get("TWILIO_AUTH_TOKEN"):
+            log.info(
+                "TWILIO_AUTH_TOKEN is not set: Twilio webhooks are verified with the local token "
+                "in %s (the simulated caller's); set it to your account's for a real number",
+                stack.data_dir / LOCAL_TWILIO_TOKEN_FILE,
+            )
         await stack.watch()
 
     running = asyncio.create_task(bring_up())

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from voicebus_contracts import (
+    DTMF_DIGITS,
     MAX_FRAME_BYTES,
     TELEPHONE,
     AudioBytes,
     CallStarted,
-    InboundAudioFrame,
+    Direction,
 )
+from voicebus_gateway.refusals import problems_of
 
 MAX_MESSAGE_CHARS = 64 * 1024
 """Largest message accepted: a media message of the largest frame we publish fits with room."""
@@ -104,7 +105,7 @@ class Mark(_TwilioModel):
 
 class DtmfDetails(_TwilioModel):
     track: str
-    digit: str
+    digit: str = Field(pattern=f"^[{DTMF_DIGITS}]$")
 
 
 class Dtmf(_TwilioModel):
@@ -155,11 +156,7 @@ def parse_message(raw: str | bytes) -> TwilioMessage:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
-        )
-        raise TwilioProtocolError(f"invalid {event!r} message: {problems}") from exc
+        raise TwilioProtocolError(f"invalid {event!r} message: {problems_of(exc)}") from exc
 
 
 def check_media_format(start: Start) -> None:
@@ -176,31 +173,26 @@ def check_media_format(start: Start) -> None:
         )
 
 
-def call_started(start: Start, *, gateway_id: str, default_agent: str) -> CallStarted:
-    """The CallStarted a stream's `start` announces.
-
-    The TwiML answer passed the call's details as custom parameters: agent_id, and the webhook's
-    From and To under the same names.
-    """
+def call_started(
+    start: Start,
+    *,
+    gateway_id: str,
+    agent_id: str,
+    direction: Direction,
+    variables: dict[str, str],
+) -> CallStarted:
+    """The CallStarted a stream's `start` announces; From and To come from its parameters."""
     params = start.start.custom_parameters
     return CallStarted(
         transport="twilio",
-        agent_id=params.get("agent_id") or default_agent,
+        agent_id=agent_id,
         gateway_id=gateway_id,
         audio_in=TELEPHONE,
         audio_out=TELEPHONE,
         from_number=params.get("From") or None,
         to_number=params.get("To") or None,
-    )
-
-
-def inbound_frame(media: Media, *, seq: int, received_at: float | None = None) -> InboundAudioFrame:
-    """The caller's audio of one `media` message, untouched."""
-    return InboundAudioFrame(
-        seq=seq,
-        audio=media.media.payload,
-        format=TELEPHONE,
-        received_at=time.time() if received_at is None else received_at,
+        direction=direction,
+        variables=variables,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from voicebus_gateway.twilio_protocol import clear_message, mark_message, media_message
+from voicebus_gateway.twilio.protocol import clear_message, mark_message, media_message
 
 
 class TwilioSink:

@@ -1,0 +1,97 @@
+"""The calls API: place calls, control live ones, read the record (kept by analytics)."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from voicebus_contracts import CallCommand, HangUp, SendDtmf, TransferCall
+from voicebus_gateway.ports import Dialer, DialError, OutboundCall
+from voicebus_gateway.twilio.carrier import CarrierNotConfiguredError
+from voicebus_runtime.control import CallControl
+
+log = logging.getLogger(__name__)
+
+
+class PlacedCall(BaseModel):
+    call_id: str
+    to: str
+
+
+class HangUpRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="hung up through the API", max_length=200)
+
+
+class Accepted(BaseModel):
+    call_id: str
+    accepted: str
+    """The command sent to the call's gateway replica."""
+
+
+def calls_routes(
+    *, dialer: Dialer, control: CallControl, analytics: httpx.AsyncClient
+) -> APIRouter:
+    """The routes; `analytics` is a client of the analytics service (its owner closes it)."""
+    router = APIRouter(prefix="/api/calls", tags=["calls"])
+    analytics_url = str(analytics.base_url)
+
+    @router.post("", status_code=201)
+    async def place_call(call: OutboundCall) -> PlacedCall:
+        """Place a phone call with an agent; follow it through its status events."""
+        try:
+            call_id = await dialer.dial(call)
+        except CarrierNotConfiguredError as missing:
+            raise HTTPException(503, str(missing)) from missing
+        except DialError as refused:
+            raise HTTPException(422, str(refused)) from refused
+        return PlacedCall(call_id=call_id, to=call.to)
+
+    async def command(call_id: str, sent: CallCommand) -> Accepted:
+        if not await control.send(call_id, sent):
+            raise HTTPException(404, f"call {call_id} is not live")
+        log.info("call %s: %s requested through the API", call_id, sent.type)
+        return Accepted(call_id=call_id, accepted=sent.type)
+
+    @router.post("/{call_id}/hangup", status_code=202)
+    async def hang_up(call_id: str, body: HangUpRequest | None = None) -> Accepted:
+        return await command(call_id, HangUp(reason=(body or HangUpRequest()).reason))
+
+    @router.post("/{call_id}/transfer", status_code=202)
+    async def transfer(call_id: str, body: TransferCall) -> Accepted:
+        """Hand the caller to another number (E.164) or SIP URI: a cold transfer."""
+        return await command(call_id, body)
+
+    @router.post("/{call_id}/dtmf", status_code=202)
+    async def send_dtmf(call_id: str, body: SendDtmf) -> Accepted:
+        """Press keys on the call (0-9, *, #, A-D; `w` waits half a second)."""
+        return await command(call_id, body)
+
+    async def forward_to_analytics(request: Request) -> Response:
+        """The analytics service's answer to the same GET, status and body as they are."""
+        try:
+            upstream = await analytics.get(request.url.path, params=request.query_params)
+        except httpx.TransportError as exc:
+            log.warning("analytics unreachable at %s: %s", analytics_url, exc)
+            return JSONResponse(
+                {"detail": f"analytics service unreachable at {analytics_url}"}, status_code=503
+            )
+        return Response(
+            upstream.content,
+            status_code=upstream.status_code,
+            media_type=upstream.headers.get("content-type"),
+        )
+
+    @router.get("")
+    async def list_calls(request: Request) -> Response:
+        return await forward_to_analytics(request)
+
+    @router.get("/{call_id}")
+    async def get_call(call_id: str, request: Request) -> Response:
+        return await forward_to_analytics(request)
+
+    return router

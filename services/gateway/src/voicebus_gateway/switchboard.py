@@ -1,0 +1,263 @@
+"""The calls live on this gateway replica, whatever their transport.
+
+A transport (a Twilio media stream, a web call) connects a call with its sink and leg, relays the
+caller's audio and keys, and disconnects it. The switchboard does what is the same for all of
+them: the call's route in Redis, its start and end on the bus, its playback, and the reply audio
+and commands the bus addresses to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from faststream.kafka import KafkaBroker
+
+from voicebus_audio import dtmf_tones, from_mono_pcm16
+from voicebus_contracts import (
+    CallEnded,
+    CallRoute,
+    CallStarted,
+    CancelReply,
+    ClearPlayback,
+    DtmfReceived,
+    Envelope,
+    GatewayEvent,
+    HangUp,
+    InboundAudioFrame,
+    OutboundAudioChunk,
+    PausePlayback,
+    ReplyPaused,
+    ReplyPlaybackStarted,
+    ResumePlayback,
+    SendDtmf,
+    TransferCall,
+    derived_id,
+    envelope,
+)
+from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK
+from voicebus_gateway.playback import Playback
+from voicebus_gateway.ports import AudioSink, CallActivity, CallControlError, CallLeg
+from voicebus_runtime.bus import publish
+from voicebus_runtime.registry import CallRegistry
+
+log = logging.getLogger(__name__)
+
+SERVICE = "gateway"
+
+
+class CallAlreadyLiveError(Exception):
+    """A second stream for a call this replica already holds."""
+
+
+@dataclass
+class LiveCall:
+    """One call whose caller is connected to this replica."""
+
+    call_id: str
+    started: CallStarted
+    playback: Playback
+    leg: CallLeg
+    frames_sent: int = 0
+    ending: str | None = None
+    """Why the call is being ended from our side (hang-up, transfer), once it is."""
+
+
+class Switchboard:
+    """The live calls of gateway replica `gateway_id`."""
+
+    def __init__(
+        self,
+        *,
+        gateway_id: str,
+        broker: KafkaBroker,
+        registry: CallRegistry,
+        playback_lead_s: float,
+    ) -> None:
+        self.gateway_id = gateway_id
+        self._broker = broker
+        self._registry = registry
+        self._playback_lead_s = playback_lead_s
+        self._calls: dict[str, LiveCall] = {}
+
+    def __contains__(self, call_id: str) -> bool:
+        return call_id in self._calls
+
+    def live(self, call_id: str) -> LiveCall | None:
+        """The call if its caller is connected here."""
+        return self._calls.get(call_id)
+
+    async def connect(
+        self, call_id: str, started: CallStarted, *, sink: AudioSink, leg: CallLeg
+    ) -> LiveCall:
+        """Make the call live here: routed to this replica, announced, ready to play."""
+        if call_id in self._calls:
+            raise CallAlreadyLiveError(f"call {call_id} is already streaming")
+        playback = Playback(
+            call_id=call_id,
+            sink=sink,
+            audio_format=started.audio_out,
+            on_reply_started=self._report_playback_started,
+            lead_s=self._playback_lead_s,
+        )
+        call = LiveCall(call_id=call_id, started=started, playback=playback, leg=leg)
+        # Claimed before the first await, so a second stream for the call is refused.
+        self._calls[call_id] = call
+        playback.start()
+        route = CallRoute(
+            call_id=call_id,
+            gateway_id=self.gateway_id,
+            transport=started.transport,
+            agent_id=started.agent_id,
+            audio_out=started.audio_out,
+        )
+        try:
+            await self._registry.register(route)
+            await publish(self._broker, CALLS, envelope(started, call_id=call_id, producer=SERVICE))
+        except Exception:
+            await self.disconnect(call_id, "gateway error")
+            raise
+        log.info(
+            "call %s: started (%s %s, agent %s)",
+            call_id,
+            started.direction,
+            started.transport,
+            started.agent_id,
+        )
+        return call
+
+    async def caller_audio(self, call: LiveCall, audio: bytes, *, received_at: float) -> None:
+        """Publish one frame of the caller's audio, in the call's inbound format."""
+        frame = InboundAudioFrame(
+            seq=call.frames_sent,
+            audio=audio,
+            format=call.started.audio_in,
+            received_at=received_at,
+        )
+        # The audio path never waits on the broker's ack.
+        await publish(
+            self._broker,
+            AUDIO_IN,
+            envelope(frame, call_id=call.call_id, producer=SERVICE),
+            confirm=False,
+        )
+        call.frames_sent += 1
+
+    async def caller_pressed(self, call: LiveCall, digit: str) -> None:
+        """The caller pressed a key."""
+        pressed = envelope(DtmfReceived(digit=digit), call_id=call.call_id, producer=SERVICE)
+        await publish(self._broker, CALLS, pressed)
+        log.info("call %s: caller pressed %s", call.call_id, digit)
+
+    async def disconnect(self, call_id: str, reason: str) -> None:
+        """The caller's stream is gone: stop playing, announce the end, drop the route."""
+        call = self._calls.pop(call_id, None)
+        if call is None:
+            return
+        await call.playback.stop()
+        reason = call.ending or reason
+        try:
+            ended = envelope(CallEnded(reason=reason), call_id=call_id, producer=SERVICE)
+            await publish(self._broker, CALLS, ended)
+        except Exception:
+            log.exception("call %s: CallEnded not published", call_id)
+        await self._registry.forget(call_id, gateway_id=self.gateway_id)
+        log.info("call %s: ended (%s)", call_id, reason)
+
+    async def deliver(self, env: Envelope[GatewayEvent]) -> None:
+        """Reply audio or a command the bus addressed to one of this replica's calls."""
+        call = self._calls.get(env.call_id)
+        if call is None:
+            log.info("call %s: %s dropped, the call is not live here", env.call_id, env.event.type)
+            return
+        match env.event:
+            case OutboundAudioChunk():
+                call.playback.enqueue(env)  # type: ignore[arg-type]  # narrowed by the match
+            case ClearPlayback():
+                await call.playback.clear()
+            case PausePlayback(turn_id=turn_id):
+                await self._pause(call, turn_id, cause=env)
+            case ResumePlayback():
+                call.playback.resume()
+                log.info("call %s: the agent carries on speaking", env.call_id)
+            case CancelReply(reply_id=reply_id):
+                call.playback.cancel(reply_id)
+                log.info("call %s: reply %s cancelled", env.call_id, reply_id)
+            case SendDtmf(digits=digits):
+                fmt = call.started.audio_out
+                tones = dtmf_tones(digits, sample_rate=fmt.sample_rate)
+                call.playback.enqueue_tones(from_mono_pcm16(tones, fmt))
+                log.info("call %s: pressing %s", env.call_id, digits)
+            case HangUp(reason=reason):
+                call.ending = reason
+                await call.leg.hang_up()
+            case TransferCall(to=to):
+                await self._transfer(call, to)
+
+    async def _pause(self, call: LiveCall, turn_id: str, *, cause: Envelope[GatewayEvent]) -> None:
+        """The caller started speaking: silence the agent, and tell how far it was heard."""
+        paused = await call.playback.pause()
+        if paused is None:
+            return
+        log.info(
+            "call %s: caller spoke over reply %s: paused at sentence %d (%.0f%% heard)",
+            call.call_id,
+            paused.reply_id,
+            paused.sentence,
+            100 * paused.fraction,
+        )
+        event = ReplyPaused(
+            reply_id=paused.reply_id,
+            turn_id=turn_id,
+            sentence=paused.sentence,
+            fraction=paused.fraction,
+        )
+        await publish(
+            self._broker,
+            PLAYBACK,
+            envelope(
+                event,
+                call_id=call.call_id,
+                producer=SERVICE,
+                event_id=derived_id(cause.event_id, "playback.paused"),
+            ),
+        )
+
+    async def _transfer(self, call: LiveCall, to: str) -> None:
+        call.ending = f"transferred to {to}"
+        try:
+            await call.leg.transfer(to)
+        except CallControlError as refused:
+            call.ending = None
+            log.warning("call %s: transfer to %s refused: %s", call.call_id, to, refused)
+        except Exception:
+            call.ending = None
+            log.exception("call %s: transfer to %s failed", call.call_id, to)
+        else:
+            log.info("call %s: transferred to %s", call.call_id, to)
+
+    async def show(self, env: Envelope[CallActivity]) -> None:
+        """Pass what is happening in one of this replica's calls to its client."""
+        call = self._calls.get(env.call_id)
+        if call is None:
+            return
+        try:
+            await call.leg.show(env.event)
+        except Exception:
+            log.warning("call %s: activity not shown to the caller", env.call_id, exc_info=True)
+
+    async def disconnect_all(self, reason: str) -> None:
+        for call_id in list(self._calls):
+            await self.disconnect(call_id, reason)
+
+    async def _report_playback_started(self, chunk: Envelope[OutboundAudioChunk]) -> None:
+        started = envelope(
+            ReplyPlaybackStarted(reply_id=chunk.event.reply_id),
+            call_id=chunk.call_id,
+            producer=SERVICE,
+            stamps=chunk.stamps.stamp(playback_started=time.time()),
+            event_id=derived_id(chunk.event_id, "playback.started"),
+        )
+        # Playback is paced in real time: it does not wait for the broker's ack.
+        await publish(self._broker, PLAYBACK, started, confirm=False)

@@ -1,0 +1,1 @@
+"""Twilio: the voice webhook, status callbacks, Media Streams and the REST API."""
