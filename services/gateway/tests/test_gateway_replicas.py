@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -40,9 +41,12 @@ class Replica:
     gateway_id: str
     url: str
     process: subprocess.Popen[bytes]
+    log_path: Path
 
 
-def start_replica(gateway_id: str, *, kafka_bootstrap: str, redis_url: str) -> Replica:
+def start_replica(
+    gateway_id: str, *, kafka_bootstrap: str, redis_url: str, log_dir: Path
+) -> Replica:
     port = free_port()
     env = {
         **os.environ,
@@ -57,13 +61,12 @@ def start_replica(gateway_id: str, *, kafka_bootstrap: str, redis_url: str) -> R
         "VOICEBUS_HEARTBEAT_INTERVAL_S": "0.2",
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "voicebus_gateway"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return Replica(gateway_id, f"http://127.0.0.1:{port}", process)
+    log_path = log_dir / f"{gateway_id}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voicebus_gateway"], env=env, stdout=log, stderr=log
+        )
+    return Replica(gateway_id, f"http://127.0.0.1:{port}", process, log_path)
 
 
 def wait_healthy(replica: Replica) -> None:
@@ -80,10 +83,12 @@ def wait_healthy(replica: Replica) -> None:
 
 
 @pytest.fixture
-def replicas(kafka_bootstrap: str, redis_url: str) -> Iterator[list[Replica]]:
+def replicas(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[list[Replica]]:
     run = uuid.uuid4().hex[:6]
     started = [
-        start_replica(f"gw-{run}-{n}", kafka_bootstrap=kafka_bootstrap, redis_url=redis_url)
+        start_replica(
+            f"gw-{run}-{n}", kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, log_dir=tmp_path
+        )
         for n in range(2)
     ]
     try:
@@ -94,7 +99,12 @@ def replicas(kafka_bootstrap: str, redis_url: str) -> Iterator[list[Replica]]:
         for replica in started:
             if replica.process.poll() is None:
                 replica.process.terminate()
-                replica.process.wait(timeout=15)
+                try:
+                    replica.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    replica.process.kill()
+                    log = replica.log_path.read_text(errors="replace")[-4000:]
+                    raise AssertionError(f"{replica.gateway_id} ignored SIGTERM:\n{log}") from None
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
         # Compressing 20 ms audio frames costs CPU on the hottest path and saves nothing
         # (Twilio does not offer it; base64 mu-law barely compresses).
         ws_per_message_deflate=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     await uvicorn.Server(config).serve()
 

@@ -58,6 +58,8 @@ class GatewaySettings(BaseSettings):
     long has lost its client, and is ended."""
     replica_lease_s: float = Field(default=10.0, gt=0)
     """A replica that has not renewed its lease in Redis this long is dead: its calls are ended."""
+    shutdown_grace_s: int = Field(default=10, gt=0)
+    """On SIGTERM, how long open sockets get to close before their calls are ended anyway."""
     required_services: Annotated[tuple[str, ...], NoDecode] = (
         "gateway",
         "media",
