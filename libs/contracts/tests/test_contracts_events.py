@@ -27,6 +27,7 @@ from voicebus_contracts import (
     InboundAudioFrame,
     LatencyBreakdown,
     OutboundAudioChunk,
+    PartialTranscript,
     PausePlayback,
     ReplyCancelled,
     ReplyPaused,
@@ -41,6 +42,7 @@ from voicebus_contracts import (
     StageStamps,
     TransferCall,
     Utterance,
+    UtteranceChunk,
     derived_id,
     envelope,
 )
@@ -85,7 +87,18 @@ EXAMPLES: list[Event] = [
     InboundAudioFrame(seq=7, audio=bytes(range(160)), format=TELEPHONE, received_at=1.5),
     SpeechStarted(turn_id="CA1:t1", audio_offset_ms=120),
     SpeechStopped(turn_id="CA1:t1", audio_offset_ms=2400),
-    Utterance(turn_id="CA1:t1", audio=b"\x01\x00" * 16000, format=SPEECH_16K, duration_ms=1000),
+    UtteranceChunk(turn_id="CA1:t1", seq=0, audio=b"\x01\x00" * 8000, format=SPEECH_16K),
+    UtteranceChunk(
+        turn_id="CA1:t1", seq=1, audio=b"\x01\x00" * 4000, format=SPEECH_16K, paused=True
+    ),
+    Utterance(
+        turn_id="CA1:t1",
+        audio=b"\x01\x00" * 16000,
+        format=SPEECH_16K,
+        duration_ms=1000,
+        speech_end_ms=800,
+    ),
+    PartialTranscript(turn_id="CA1:t1", text="Hello", audio_ms=500),
     FinalTranscript(turn_id="CA1:t1", text="Hello there.", language="en", duration_ms=900),
     ReplyTextChunk(reply_id="CA1:t1:reply", in_reply_to="CA1:t1", seq=0, text="Hi.", last=False),
     OutboundAudioChunk(
@@ -205,6 +218,13 @@ def test_latency_breakdown_spans_each_stage() -> None:
     assert breakdown.send_ms == 20.0
     assert breakdown.voice_to_voice_ms == 1420.0
     assert LatencyBreakdown.of(StageStamps(speech_ended=1.0)).voice_to_voice_ms is None
+
+
+def test_every_kind_of_event_has_an_example() -> None:
+    def kinds(base: type[Event]) -> set[type[Event]]:
+        return {k for sub in base.__subclasses__() for k in (sub, *kinds(sub))}
+
+    assert kinds(Event) == {type(event) for event in EXAMPLES}
 
 
 def current_schemas() -> dict[str, object]:

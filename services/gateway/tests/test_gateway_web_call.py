@@ -23,6 +23,7 @@ from voicebus_contracts import (
     Event,
     FinalTranscript,
     OutboundAudioChunk,
+    PartialTranscript,
     ReplyTextChunk,
     SpeechStarted,
     SpeechStopped,
@@ -32,6 +33,7 @@ from voicebus_contracts import (
 from voicebus_contracts.topics import (
     AUDIO_IN,
     CALLS,
+    PARTIAL_TRANSCRIPTS,
     PLAYBACK,
     REPLIES,
     SPEECH,
@@ -273,6 +275,13 @@ async def test_what_is_heard_and_said_reaches_the_client_with_the_conversation_s
         {"type": "speech.started", "turn_id": turn},
         {"type": "state", "state": "user_speaking"},
     ]
+    so_far = PartialTranscript(turn_id=turn, text="Book a", audio_ms=1000)
+    await to_gateway(running, so_far, call_id, PARTIAL_TRANSCRIPTS)
+    assert await receive(socket) == {
+        "type": "transcript.partial",
+        "turn_id": turn,
+        "text": "Book a",
+    }
     await to_gateway(running, SpeechStopped(turn_id=turn, audio_offset_ms=2400), call_id, SPEECH)
     assert await receive_until(socket, "state") == [
         {"type": "speech.stopped", "turn_id": turn},

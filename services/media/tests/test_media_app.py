@@ -24,6 +24,8 @@ from voicebus_contracts import (
     SpeechStarted,
     SpeechStopped,
     Utterance,
+    UtteranceChunk,
+    UtteranceEvent,
     derived_id,
     envelope,
 )
@@ -115,9 +117,14 @@ async def test_a_caller_turn_comes_out_as_speech_events_and_one_utterance(
     async def got_speech(env: Envelope[SpeechEvent]) -> None:
         speech_events.append(env)
 
+    chunks: list[UtteranceChunk] = []
+
     @broker.subscriber(UTTERANCES.name)
-    async def got_utterance(env: Envelope[Utterance]) -> None:
-        utterances.append(env)
+    async def got_utterance(env: Envelope[UtteranceEvent]) -> None:
+        if isinstance(env.event, Utterance):
+            utterances.append(env)  # type: ignore[arg-type]  # narrowed just above
+        else:
+            chunks.append(env.event)
 
     started = CallStarted(
         transport="twilio",
@@ -138,6 +145,9 @@ async def test_a_caller_turn_comes_out_as_speech_events_and_one_utterance(
 
     assert [type(env.event) for env in speech_events] == [SpeechStarted, SpeechStopped]
     assert len(utterances) == 1
+    assert chunks  # the turn went to STT as it grew, too
+    assert chunks[-1].paused
+    assert {chunk.turn_id for chunk in chunks} == {utterances[0].event.turn_id}
     # The caller started speaking: the agent's audio is paused at once, whatever it was doing.
     assert [env.event for env in to_gateway] == [
         PausePlayback(turn_id=speech_events[0].event.turn_id)
@@ -173,8 +183,9 @@ async def test_bad_frames_are_skipped_without_stopping_the_worker(
     utterances: list[Envelope[Utterance]] = []
 
     @broker.subscriber(UTTERANCES.name)
-    async def got_utterance(env: Envelope[Utterance]) -> None:
-        utterances.append(env)
+    async def got_utterance(env: Envelope[UtteranceEvent]) -> None:
+        if isinstance(env.event, Utterance):
+            utterances.append(env)  # type: ignore[arg-type]  # narrowed just above
 
     odd = envelope(
         InboundAudioFrame(seq=0, audio=b"\x00\x01\x02", format=SPEECH_16K, received_at=T0),

@@ -14,6 +14,7 @@ from voicebus_contracts import (
     SpeechStarted,
     SpeechStopped,
     Utterance,
+    UtteranceChunk,
     derived_id,
     envelope,
 )
@@ -69,8 +70,12 @@ def frames(
     ]
 
 
-def hear_all(calls: Calls, envs: list[Envelope[InboundAudioFrame]]) -> list[MediaEnvelope]:
-    return [out for env in envs for out in calls.hear(env)]
+def hear_all(
+    calls: Calls, envs: list[Envelope[InboundAudioFrame]], *, chunks: bool = False
+) -> list[MediaEnvelope]:
+    """What `calls` makes of `envs`; the turns' chunks are left out, unless `chunks`."""
+    heard = [out for env in envs for out in calls.hear(env)]
+    return [out for out in heard if chunks or not isinstance(out.event, UtteranceChunk)]
 
 
 def one_turn(fmt: AudioFormat) -> list[Envelope[InboundAudioFrame]]:
@@ -95,7 +100,33 @@ def test_a_turn_of_a_telephone_call_comes_out_as_speech_events_and_one_utterance
     assert utterance.format == SPEECH_16K
     assert len(utterance.audio) == utterance.duration_ms * 32
     assert 1_500 + 300 <= utterance.duration_ms <= 1_500 + 500  # pre-roll and trailing silence
+    assert utterance.speech_end_ms is not None
+    assert abs(utterance.speech_end_ms - (200 + 1_500)) <= 64  # pre-roll and speech
     assert all(env.call_id == "call-1" and env.producer == "media" for env in out)
+
+
+def test_a_turn_under_way_comes_out_in_chunks_named_by_their_frame() -> None:
+    calls = Calls(vad=LoudnessModel(), settings=MediaSettings(partial_interval_ms=500))
+    received = one_turn(TELEPHONE)
+    out: list[tuple[Envelope[InboundAudioFrame], MediaEnvelope]] = [
+        (env, heard) for env in received for heard in calls.hear(env)
+    ]
+
+    chunks = [(env, heard) for env, heard in out if isinstance(heard.event, UtteranceChunk)]
+    utterance = out[-1][1].event
+    assert isinstance(utterance, Utterance)
+    assert [heard.event.seq for _, heard in chunks] == list(range(len(chunks)))
+    assert [heard.event.paused for _, heard in chunks] == [False] * (len(chunks) - 1) + [True]
+    for env, heard in chunks:
+        assert isinstance(heard.event, UtteranceChunk)
+        assert heard.event.turn_id == utterance.turn_id
+        assert heard.event.format == SPEECH_16K
+        name = f"{utterance.turn_id}:utterance.chunk:{heard.event.seq}"
+        assert heard.event_id == derived_id(env.event_id, name)
+    so_far = b"".join(heard.event.audio for _, heard in chunks)
+    assert utterance.speech_end_ms is not None
+    spoken = utterance.speech_end_ms * 32
+    assert so_far[:spoken] == utterance.audio[:spoken]
 
 
 def test_stamps_mark_the_end_of_speech_and_the_end_of_turn_decision() -> None:

@@ -10,7 +10,7 @@ import pytest
 from voicebus_contracts import MAX_UTTERANCE_MS
 from voicebus_media.ports import Samples
 from voicebus_media.settings import MediaSettings
-from voicebus_media.turns import TurnDetector, TurnEnded, TurnEvent, TurnStarted
+from voicebus_media.turns import TurnDetector, TurnEnded, TurnEvent, TurnGrew, TurnStarted
 
 WINDOW = 512
 WINDOW_MS = 32
@@ -40,8 +40,12 @@ def script(*parts: tuple[float, int]) -> list[float]:
     return [p for probability, count in parts for p in [probability] * count]
 
 
-def listen(probabilities: list[float], settings: MediaSettings | None = None) -> list[TurnEvent]:
-    """Feed as many windows as scripted, in 20 ms frames; window i's samples all equal i."""
+def listen(
+    probabilities: list[float], settings: MediaSettings | None = None, *, growth: bool = False
+) -> list[TurnEvent]:
+    """Feed as many windows as scripted, in 20 ms frames; window i's samples all equal i.
+
+    The turns' TurnGrew events are left out, unless `growth`."""
     detector = TurnDetector(vad=ScriptedVad(probabilities), settings=settings or MediaSettings())
     audio = np.repeat(np.arange(len(probabilities), dtype=np.int16), WINDOW)
     events: list[TurnEvent] = []
@@ -49,7 +53,7 @@ def listen(probabilities: list[float], settings: MediaSettings | None = None) ->
         events += detector.feed(
             audio[start : start + FRAME], frame_start=start, heard_at=T0 + n * FRAME_S
         )
-    return events
+    return [e for e in events if growth or not isinstance(e, TurnGrew)]
 
 
 def frame_heard_at(window: int) -> float:
@@ -160,8 +164,8 @@ def test_how_audio_is_chunked_does_not_change_the_turn(frame: int) -> None:
     for start in range(0, len(audio), frame):
         events += detector.feed(audio[start : start + frame], frame_start=start, heard_at=T0)
 
-    assert [type(e) for e in events] == [TurnStarted, TurnEnded]
-    ended = events[1]
+    assert [type(e) for e in events] == [TurnStarted, TurnGrew, TurnGrew, TurnEnded]
+    ended = events[-1]
     assert isinstance(ended, TurnEnded)
     assert len(ended.audio) == 3200 + 30 * WINDOW + 3200
 
@@ -172,3 +176,56 @@ def test_offsets_count_from_where_listening_started() -> None:
         np.zeros(10 * WINDOW, dtype=np.int16), frame_start=60 * 16_000, heard_at=T0
     )
     assert events == [TurnStarted(speech_offset_ms=60_000)]
+
+
+def test_a_turn_goes_out_as_it_grows_and_whole_when_the_caller_pauses() -> None:
+    settings = MediaSettings(partial_interval_ms=320, early_transcript_silence_ms=200)
+    events = listen(script((SILENCE, 20), (SPEECH, 30), (SILENCE, 20)), settings, growth=True)
+
+    grown = [e for e in events if isinstance(e, TurnGrew)]
+    ended = events[-1]
+    assert isinstance(ended, TurnEnded)
+    assert [g.seq for g in grown] == list(range(len(grown)))
+    assert all(g.speech_offset_ms == ended.speech_offset_ms for g in grown)
+    # Once the turn is sure (min_speech_ms), then every 320 ms while speaking, and once
+    # 200 ms (7 windows) into the silence.
+    assert [g.paused for g in grown] == [False, False, False, True]
+    assert [len(g.audio) for g in grown[:-1]] == [3200 + 7 * WINDOW, 10 * WINDOW, 10 * WINDOW]
+    so_far = np.concatenate([g.audio for g in grown])
+    assert len(so_far) == 3200 + 30 * WINDOW + 7 * WINDOW
+    # The chunks are the turn's audio: the utterance is their beginning, all its speech in.
+    np.testing.assert_array_equal(so_far[: len(ended.audio)], ended.audio)
+    assert ended.speech_end_ms == (3200 + 30 * WINDOW) // 16
+    assert events.index(grown[-1]) < events.index(ended)
+
+
+def test_a_caller_who_goes_on_after_a_pause_pauses_again() -> None:
+    settings = MediaSettings(partial_interval_ms=0, early_transcript_silence_ms=128)
+    events = listen(
+        script((SILENCE, 10), (SPEECH, 20), (SILENCE, 8), (SPEECH, 20), (SILENCE, 20)),
+        settings,
+        growth=True,
+    )
+
+    grown = [e for e in events if isinstance(e, TurnGrew)]
+    assert [(g.seq, g.paused) for g in grown] == [(0, True), (1, True)]
+    ended = events[-1]
+    assert isinstance(ended, TurnEnded)
+    so_far = np.concatenate([g.audio for g in grown])
+    spoken = ended.speech_end_ms * 16
+    assert len(so_far) > spoken
+    np.testing.assert_array_equal(so_far[:spoken], ended.audio[:spoken])
+
+
+def test_nothing_goes_out_early_when_disabled() -> None:
+    settings = MediaSettings(
+        partial_interval_ms=0, early_transcript_silence_ms=500, end_of_turn_silence_ms=500
+    )
+    events = listen(script((SILENCE, 10), (SPEECH, 40), (SILENCE, 20)), settings, growth=True)
+
+    assert [type(e) for e in events] == [TurnStarted, TurnEnded]
+
+
+def test_a_blip_never_goes_out() -> None:
+    settings = MediaSettings(partial_interval_ms=32, early_transcript_silence_ms=32)
+    assert listen(script((SILENCE, 10), (SPEECH, 4), (SILENCE, 30)), settings, growth=True) == []

@@ -23,7 +23,7 @@ from voicebus_contracts import (
 from voicebus_contracts.topics import TRANSCRIPTS, UTTERANCES
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
-from voicebus_stt.app import create_broker, recognizer_for
+from voicebus_stt.app import create_broker, recognizer_for, subscribe
 from voicebus_stt.ports import SpeechRecognizer, Transcription
 from voicebus_stt.settings import SttSettings
 from voicebus_stt.transcriber import Transcriber
@@ -40,6 +40,8 @@ class ScriptedRecognizer:
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    sketch = transcribe
 
 
 BOOKING = Transcription(text="I would like to book a table", language="en")
@@ -61,8 +63,10 @@ async def stt_worker(
     recognizer: SpeechRecognizer,
 ) -> AsyncIterator[tuple[KafkaBroker, list[Envelope[FinalTranscript]]]]:
     """The STT broker under test, and the transcripts it publishes."""
+    bus = BusSettings(instance_id="test")
+    broker = create_broker(bus)
     transcriber = Transcriber(recognizer=recognizer)
-    broker = create_broker(transcriber, bus=BusSettings(instance_id="test"))
+    subscribe(broker, transcriber, bus=bus)
     transcripts: list[Envelope[FinalTranscript]] = []
 
     @broker.subscriber(TRANSCRIPTS.name)

@@ -31,7 +31,7 @@ from voicebus_contracts import (
 from voicebus_contracts.topics import TRANSCRIPTS, UTTERANCES
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
-from voicebus_stt.app import create_broker, recognizer_for, transcriber_for
+from voicebus_stt.app import create_broker, recognizer_for, subscribe, transcriber_for
 from voicebus_stt.deepgram import DeepgramTranscriber, DeepgramUnavailableError
 from voicebus_stt.settings import SttSettings
 
@@ -276,7 +276,9 @@ async def test_the_stt_worker_publishes_the_deepgram_transcript() -> None:
     async with fake_deepgram() as fake:
         settings = SttSettings(provider="deepgram", deepgram_api_key=API_KEY, deepgram_url=fake.url)
         transcriber = transcriber_for(settings)
-        broker = create_broker(transcriber, bus=BusSettings(instance_id="test"))
+        bus = BusSettings(instance_id="test")
+        broker = create_broker(bus)
+        subscribe(broker, transcriber, bus=bus)
         transcripts: list[Envelope[FinalTranscript]] = []
 
         @broker.subscriber(TRANSCRIPTS.name)

@@ -45,3 +45,28 @@ def test_refuses_a_directory_that_is_not_a_model_rather_than_downloading_one(
 ) -> None:
     with pytest.raises(FileNotFoundError, match="not a CTranslate2 Whisper model"):
         WhisperRecognizer(model_dir=tmp_path, cpu_threads=1, beam_size=1, language="en")
+
+
+def test_a_sketch_of_a_turn_so_far_hears_its_words(recognizer: WhisperRecognizer) -> None:
+    heard = recognizer.sketch(speak("I would like to book a table for two people"))
+
+    words = heard.text.lower()
+    for word in ("like", "book", "table", "people"):
+        assert word in words, heard.text
+    assert heard.language == "en"
+
+
+def test_a_sketch_of_a_short_word_does_not_run_on(recognizer: WhisperRecognizer) -> None:
+    heard = recognizer.sketch(speak("Okay."))
+
+    assert 1 <= len(heard.text.split()) <= 3, heard.text
+
+
+def test_without_a_language_a_sketch_is_a_full_transcription(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    model_dir = assemble_bundled_model(tmp_path_factory.mktemp("whisper-any-language"))
+    anything = WhisperRecognizer(model_dir=model_dir, cpu_threads=2, beam_size=1, language="")
+    audio = speak("Good morning, this is a test.")
+
+    assert anything.sketch(audio) == anything.transcribe(audio)

@@ -25,6 +25,7 @@ from voicebus_contracts.events import (
     HangUp,
     InboundAudioFrame,
     OutboundAudioChunk,
+    PartialTranscript,
     PausePlayback,
     PlaybackEvent,
     ReplyCancelled,
@@ -41,6 +42,8 @@ from voicebus_contracts.events import (
     TransferCall,
     Transport,
     Utterance,
+    UtteranceChunk,
+    UtteranceEvent,
 )
 from voicebus_contracts.registry import CallRoute
 from voicebus_contracts.stamps import LatencyBreakdown, StageStamps
@@ -76,6 +79,7 @@ __all__ = [
     "InboundAudioFrame",
     "LatencyBreakdown",
     "OutboundAudioChunk",
+    "PartialTranscript",
     "PausePlayback",
     "PlaybackEvent",
     "ReplyCancelled",
@@ -93,6 +97,8 @@ __all__ = [
     "TransferCall",
     "Transport",
     "Utterance",
+    "UtteranceChunk",
+    "UtteranceEvent",
     "derived_id",
     "envelope",
 ]

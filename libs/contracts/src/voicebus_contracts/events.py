@@ -146,14 +146,39 @@ SpeechEvent = Annotated[SpeechStarted | SpeechStopped, Field(discriminator="type
 # --- voicebus.utterances --------------------------------------------------------------------
 
 
+class UtteranceChunk(Event):
+    """More of a caller turn's audio, while the caller is still speaking.
+
+    A turn's chunks, in `seq` order, are its audio so far from the start (the same audio its
+    Utterance will carry): speech recognition can listen along, for partial transcripts and to
+    transcribe while the end-of-turn silence runs.
+    """
+
+    type: Literal["utterance.chunk"] = "utterance.chunk"
+    turn_id: str
+    seq: int = Field(ge=0)
+    audio: AudioBytes = Field(min_length=1, max_length=MAX_UTTERANCE_BYTES)
+    format: AudioFormat
+    paused: bool = False
+    """The caller has fallen silent: the turn may be over, and this chunk holds all its speech
+    so far."""
+
+
 class Utterance(Event):
     """The audio of one caller turn, ready for speech recognition."""
 
+    schema_version: ClassVar[int] = 2
     type: Literal["utterance"] = "utterance"
     turn_id: str
     audio: AudioBytes = Field(min_length=1, max_length=MAX_UTTERANCE_BYTES)
     format: AudioFormat
     duration_ms: int = Field(ge=0, le=MAX_UTTERANCE_MS)
+    speech_end_ms: int | None = Field(default=None, ge=0, le=MAX_UTTERANCE_MS)
+    """Where in `audio` the caller's last speech ended (the rest is trailing silence), when the
+    producer knows."""
+
+
+UtteranceEvent = Annotated[UtteranceChunk | Utterance, Field(discriminator="type")]
 
 
 # --- voicebus.transcripts -------------------------------------------------------------------
@@ -169,6 +194,17 @@ class FinalTranscript(Event):
     language: str | None = None
     duration_ms: int | None = Field(default=None, ge=0)
     """How long the caller spoke (the utterance's audio), when known."""
+
+
+class PartialTranscript(Event):
+    """What the caller has said so far in a turn still going on: provisional, each one replacing
+    the last, until the turn's FinalTranscript."""
+
+    type: Literal["transcript.partial"] = "transcript.partial"
+    turn_id: str
+    text: str = Field(max_length=MAX_TEXT_CHARS)
+    audio_ms: int = Field(ge=0, le=MAX_UTTERANCE_MS)
+    """How much of the turn's audio it was heard from."""
 
 
 # --- voicebus.replies -----------------------------------------------------------------------

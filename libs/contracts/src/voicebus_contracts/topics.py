@@ -19,8 +19,9 @@ class Topic:
 CALLS = Topic("voicebus.calls", 12, "CallStarted, CallEnded, CallStatusChanged, DtmfReceived")
 AUDIO_IN = Topic("voicebus.audio.in", 12, "InboundAudioFrame")
 SPEECH = Topic("voicebus.speech", 12, "SpeechStarted, SpeechStopped")
-UTTERANCES = Topic("voicebus.utterances", 12, "Utterance")
+UTTERANCES = Topic("voicebus.utterances", 12, "UtteranceChunk, Utterance")
 TRANSCRIPTS = Topic("voicebus.transcripts", 12, "FinalTranscript")
+PARTIAL_TRANSCRIPTS = Topic("voicebus.transcripts.partial", 12, "PartialTranscript")
 REPLIES = Topic("voicebus.replies", 12, "ReplyTextChunk, ReplyCancelled")
 PLAYBACK = Topic("voicebus.playback", 12, "ReplyPlaybackStarted, ReplyPaused")
 HEARTBEATS = Topic("voicebus.heartbeats", 1, "ServiceHeartbeat (keyed by service instance)")
@@ -31,6 +32,7 @@ CALL_TOPICS: tuple[Topic, ...] = (
     SPEECH,
     UTTERANCES,
     TRANSCRIPTS,
+    PARTIAL_TRANSCRIPTS,
     REPLIES,
     PLAYBACK,
 )

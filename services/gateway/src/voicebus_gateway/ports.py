@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from voicebus_contracts import (
     FinalTranscript,
+    PartialTranscript,
     ReplyCancelled,
     ReplyTextChunk,
     SpeechStarted,
@@ -19,7 +20,14 @@ from voicebus_contracts import (
 )
 from voicebus_contracts.events import E164_PATTERN, MAX_VARIABLES
 
-CallActivity = SpeechStarted | SpeechStopped | FinalTranscript | ReplyTextChunk | ReplyCancelled
+CallActivity = (
+    SpeechStarted
+    | SpeechStopped
+    | PartialTranscript
+    | FinalTranscript
+    | ReplyTextChunk
+    | ReplyCancelled
+)
 """What a call's client may show while it runs: the caller speaking, what was heard, the reply
 (and where an interruption cut it)."""
 

@@ -18,6 +18,7 @@ from voicebus_contracts import (
     PausePlayback,
     SpeechStarted,
     Utterance,
+    UtteranceChunk,
 )
 from voicebus_contracts.topics import AUDIO_IN, CALLS, SPEECH, UTTERANCES
 from voicebus_media.calls import PRODUCER, Calls
@@ -77,7 +78,8 @@ def build_broker(
                     log.exception("call %s: frame %d not processed", env.call_id, frame.seq)
                     return
                 for out in heard:
-                    topic = UTTERANCES if isinstance(out.event, Utterance) else SPEECH
+                    speech = not isinstance(out.event, Utterance | UtteranceChunk)
+                    topic = SPEECH if speech else UTTERANCES
                     await publish(broker, topic, out)
                     if isinstance(out.event, SpeechStarted):
                         await pause_agent(out)

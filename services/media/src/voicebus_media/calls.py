@@ -22,6 +22,7 @@ from voicebus_contracts import (
     SpeechStopped,
     StageStamps,
     Utterance,
+    UtteranceChunk,
     derived_id,
     envelope,
 )
@@ -31,6 +32,7 @@ from voicebus_media.turns import (
     SAMPLES_PER_MS,
     TurnDetector,
     TurnEvent,
+    TurnGrew,
     TurnStarted,
     samples_to_ms,
 )
@@ -41,8 +43,13 @@ PRODUCER = "media"
 ENDED_CALLS_REMEMBERED = 10_000
 """Ended calls whose late frames are still recognised (and dropped) rather than reopened."""
 
-MediaEnvelope = Envelope[SpeechStarted] | Envelope[SpeechStopped] | Envelope[Utterance]
-MediaEventT = TypeVar("MediaEventT", SpeechStarted, SpeechStopped, Utterance)
+MediaEnvelope = (
+    Envelope[SpeechStarted]
+    | Envelope[SpeechStopped]
+    | Envelope[UtteranceChunk]
+    | Envelope[Utterance]
+)
+MediaEventT = TypeVar("MediaEventT", SpeechStarted, SpeechStopped, UtteranceChunk, Utterance)
 
 
 @dataclass
@@ -80,6 +87,16 @@ class Call:
         if isinstance(event, TurnStarted):
             started = SpeechStarted(turn_id=turn_id, audio_offset_ms=event.speech_offset_ms)
             return [self._envelope(started, cause=cause, stamps=cause.stamps)]
+        if isinstance(event, TurnGrew):
+            chunk = UtteranceChunk(
+                turn_id=turn_id,
+                seq=event.seq,
+                audio=event.audio.astype("<i2").tobytes(),
+                format=SPEECH_16K,
+                paused=event.paused,
+            )
+            name = f"{turn_id}:{chunk.type}:{chunk.seq}"
+            return [self._envelope(chunk, cause=cause, stamps=cause.stamps, name=name)]
         stamps = cause.stamps.stamp(speech_ended=event.speech_ended_at, turn_ended=time.time())
         if event.cut:
             log.info("call %s: turn %s cut at the longest utterance", self.call_id, turn_id)
@@ -89,6 +106,7 @@ class Call:
             audio=event.audio.astype("<i2").tobytes(),
             format=SPEECH_16K,
             duration_ms=samples_to_ms(len(event.audio)),
+            speech_end_ms=event.speech_end_ms,
         )
         return [
             self._envelope(stopped, cause=cause, stamps=stamps),
@@ -96,14 +114,21 @@ class Call:
         ]
 
     def _envelope(
-        self, event: MediaEventT, *, cause: Envelope[InboundAudioFrame], stamps: StageStamps
+        self,
+        event: MediaEventT,
+        *,
+        cause: Envelope[InboundAudioFrame],
+        stamps: StageStamps,
+        name: str | None = None,
     ) -> Envelope[MediaEventT]:
+        """`event`, named by its frame and `name` (by default, its turn and type)."""
+        name = name or f"{event.turn_id}:{event.type}"
         return envelope(
             event,
             call_id=self.call_id,
             producer=PRODUCER,
             stamps=stamps,
-            event_id=derived_id(cause.event_id, f"{event.turn_id}:{event.type}"),
+            event_id=derived_id(cause.event_id, name),
         )
 
 

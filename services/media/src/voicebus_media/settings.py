@@ -24,6 +24,13 @@ class MediaSettings(BaseSettings):
     must not restart the onset, or the turn's first word is lost."""
     end_of_turn_silence_ms: int = Field(default=500, gt=0, le=10_000)
     """Silence after the caller's last speech that ends the turn."""
+    early_transcript_silence_ms: int = Field(default=200, gt=0, le=10_000)
+    """Silence after speech at which the turn's audio so far goes to speech recognition, to be
+    transcribed while the rest of the end-of-turn silence runs (if the caller goes on, the
+    transcript is redone). At or above end_of_turn_silence_ms, nothing is sent early."""
+    partial_interval_ms: int = Field(default=1000, ge=0, le=10_000)
+    """While the caller speaks, their audio goes to speech recognition this often, for partial
+    transcripts; 0 sends none."""
     preroll_ms: int = Field(default=200, ge=0, le=2_000)
     """Audio kept from before the detected speech start, so the utterance keeps its onset."""
     trailing_silence_ms: int = Field(default=200, ge=0)

@@ -11,6 +11,11 @@ VAD windows and runs a small state machine over their speech probabilities:
 A window starts speech at `speech_threshold`; from then on, only a window below the lower
 `silence_threshold` counts as silence (hysteresis), so speech that wavers does not flicker, and a
 dip shorter than `onset_gap_ms` does not throw away the onset of a turn being confirmed.
+
+While the caller speaks, the turn's audio also goes out as it grows (TurnGrew): every
+`partial_interval_ms`, for partial transcripts, and as soon as `early_transcript_silence_ms` of
+silence suggests the turn may be over, so speech recognition can work while the rest of the
+end-of-turn silence runs.
 """
 
 from __future__ import annotations
@@ -42,6 +47,21 @@ class TurnStarted:
 
 
 @dataclass(frozen=True)
+class TurnGrew:
+    """More of a confirmed turn's audio: what it gained since the last TurnGrew (the whole turn
+    so far, pre-roll included, for the first)."""
+
+    speech_offset_ms: int
+    """Where in the call's audio the turn's speech began, as in its TurnStarted."""
+    seq: int
+    """0 for the turn's first TurnGrew, then 1, 2, ..."""
+    audio: Samples
+    paused: bool
+    """The caller has been silent for `early_transcript_silence_ms`: the audio so far holds all
+    the turn's speech, unless they go on."""
+
+
+@dataclass(frozen=True)
 class TurnEnded:
     """The caller's turn is over; `audio` is the whole turn, ready for speech recognition."""
 
@@ -51,13 +71,15 @@ class TurnEnded:
     """Where in the call's audio the last speech of the turn ended (or where it was cut)."""
     audio: Samples
     """Pre-roll, the speech and a little trailing silence, at 16 kHz."""
+    speech_end_ms: int
+    """Where in `audio` the last speech ended."""
     speech_ended_at: float
     """Gateway receipt time of the first silent audio after the last speech (or of the cut)."""
     cut: bool
     """The turn was cut at MAX_UTTERANCE_MS while the caller may still be speaking."""
 
 
-TurnEvent = TurnStarted | TurnEnded
+TurnEvent = TurnStarted | TurnGrew | TurnEnded
 
 
 class _State(enum.Enum):
@@ -81,6 +103,10 @@ class TurnDetector:
         self._silence_threshold = settings.silence_threshold
         self._min_speech_windows = max(1, self._windows_in(settings.min_speech_ms))
         self._end_of_turn_windows = max(1, self._windows_in(settings.end_of_turn_silence_ms))
+        self._early_transcript_windows = max(
+            1, self._windows_in(settings.early_transcript_silence_ms)
+        )
+        self._partial_interval_samples = settings.partial_interval_ms * SAMPLES_PER_MS
         self._onset_gap_windows = max(1, self._windows_in(settings.onset_gap_ms))
         self._preroll_samples = settings.preroll_ms * SAMPLES_PER_MS
         self._trailing_samples = settings.trailing_silence_ms * SAMPLES_PER_MS
@@ -104,6 +130,9 @@ class TurnDetector:
         self._silence_windows = 0
         self._speech_end = 0
         self._silence_heard_at = 0.0
+        self._sent_samples = 0
+        """How much of `_turn` has gone out in TurnGrew events."""
+        self._grew = 0
 
     def _windows_in(self, ms: int) -> int:
         return math.ceil(ms * SAMPLES_PER_MS / self._window)
@@ -151,10 +180,8 @@ class TurnDetector:
         if self._state is _State.LISTENING and speech:
             self._begin(start)
         if self._state is not _State.LISTENING:
-            event = self._continue_turn(window, start=start, speech=speech, heard_at=heard_at)
-            if event is not None:
-                events.append(event)
-            elif (
+            self._continue_turn(window, start=start, speech=speech, heard_at=heard_at, out=events)
+            if (
                 self._state is _State.MAYBE_SPEAKING
                 and self._silence_windows >= self._onset_gap_windows
             ):
@@ -174,10 +201,12 @@ class TurnDetector:
         self._speech_start = start
         self._speech_windows = 0
         self._silence_windows = 0
+        self._sent_samples = 0
+        self._grew = 0
 
     def _continue_turn(
-        self, window: Samples, *, start: int, speech: bool, heard_at: float
-    ) -> TurnEvent | None:
+        self, window: Samples, *, start: int, speech: bool, heard_at: float, out: list[TurnEvent]
+    ) -> None:
         self._turn.append(window)
         self._turn_samples += self._window
         if speech:
@@ -188,14 +217,33 @@ class TurnDetector:
                 self._speech_windows >= self._min_speech_windows
             ):
                 self._state = _State.SPEAKING
-                return TurnStarted(speech_offset_ms=samples_to_ms(self._speech_start))
-            return None
-        if self._silence_windows == 0:
-            self._silence_heard_at = heard_at
-        self._silence_windows += 1
-        if self._silence_windows >= self._end_of_turn_windows:
-            return self._end()
-        return None
+                out.append(TurnStarted(speech_offset_ms=samples_to_ms(self._speech_start)))
+        else:
+            if self._silence_windows == 0:
+                self._silence_heard_at = heard_at
+            self._silence_windows += 1
+            if self._silence_windows >= self._end_of_turn_windows:
+                out.append(self._end())
+                return
+        if self._state is not _State.SPEAKING:
+            return
+        if self._silence_windows == self._early_transcript_windows:
+            out.append(self._grow(paused=True))
+        elif self._partial_interval_samples and (
+            self._turn_samples - self._sent_samples >= self._partial_interval_samples
+        ):
+            out.append(self._grow(paused=False))
+
+    def _grow(self, *, paused: bool) -> TurnGrew:
+        audio = np.concatenate(self._turn)[self._sent_samples :]
+        self._sent_samples = self._turn_samples
+        self._grew += 1
+        return TurnGrew(
+            speech_offset_ms=samples_to_ms(self._speech_start),
+            seq=self._grew - 1,
+            audio=audio,
+            paused=paused,
+        )
 
     def _listen(self) -> None:
         self._state = _State.LISTENING
@@ -204,12 +252,13 @@ class TurnDetector:
 
     def _end(self) -> TurnEnded:
         audio = np.concatenate(self._turn)
-        keep = self._speech_end - self._turn_origin + self._trailing_samples
+        spoken = self._speech_end - self._turn_origin
         self._listen()
         return TurnEnded(
             speech_offset_ms=samples_to_ms(self._speech_start),
             speech_end_offset_ms=samples_to_ms(self._speech_end),
-            audio=audio[:keep],
+            audio=audio[: spoken + self._trailing_samples],
+            speech_end_ms=samples_to_ms(spoken),
             speech_ended_at=self._silence_heard_at,
             cut=False,
         )
@@ -224,6 +273,7 @@ class TurnDetector:
             speech_offset_ms=samples_to_ms(self._speech_start),
             speech_end_offset_ms=samples_to_ms(cut_at),
             audio=audio,
+            speech_end_ms=samples_to_ms(len(audio)),
             speech_ended_at=heard_at,
             cut=True,
         )

@@ -1,4 +1,4 @@
-"""The STT worker: utterances in, final transcripts out."""
+"""The STT worker: turns' audio in, partial and final transcripts out."""
 
 from __future__ import annotations
 
@@ -9,8 +9,16 @@ from typing import assert_never
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
-from voicebus_contracts import Envelope, Utterance, derived_id, envelope
-from voicebus_contracts.topics import TRANSCRIPTS, UTTERANCES
+from voicebus_contracts import (
+    Envelope,
+    PartialTranscript,
+    Utterance,
+    UtteranceChunk,
+    UtteranceEvent,
+    derived_id,
+    envelope,
+)
+from voicebus_contracts.topics import PARTIAL_TRANSCRIPTS, TRANSCRIPTS, UTTERANCES
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
@@ -19,7 +27,7 @@ from voicebus_stt.deepgram import DeepgramTranscriber
 from voicebus_stt.instant import InstantRecognizer
 from voicebus_stt.ports import SpeechRecognizer, UtteranceTranscriber
 from voicebus_stt.settings import SttSettings
-from voicebus_stt.transcriber import Transcriber
+from voicebus_stt.transcriber import PartialSink, Transcriber
 from voicebus_stt.whisper import WhisperRecognizer
 
 SERVICE = "stt"
@@ -28,14 +36,43 @@ GROUP = "stt"
 log = logging.getLogger(__name__)
 
 
-def create_broker(transcriber: UtteranceTranscriber, *, bus: BusSettings) -> KafkaBroker:
-    """The broker with the STT subscriber, transcribing with `transcriber`."""
-    broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
+def create_broker(bus: BusSettings) -> KafkaBroker:
+    return make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
+
+
+def partials_to(broker: KafkaBroker) -> PartialSink:
+    """Publishes partial transcripts on `broker`, each named by the chunk it heard last."""
+
+    async def publish_partial(cause: Envelope[UtteranceChunk], partial: PartialTranscript) -> None:
+        # A display's refresh, not on the voice path: no wait for the broker's ack.
+        partial_env = envelope(
+            partial,
+            call_id=cause.call_id,
+            producer=SERVICE,
+            stamps=cause.stamps,
+            event_id=derived_id(cause.event_id, "partial"),
+        )
+        await publish(broker, PARTIAL_TRANSCRIPTS, partial_env, confirm=False)
+
+    return publish_partial
+
+
+def subscribe(broker: KafkaBroker, transcriber: UtteranceTranscriber, *, bus: BusSettings) -> None:
+    """Give `broker` the STT subscriber, transcribing with `transcriber`."""
 
     @broker.subscriber(
         UTTERANCES.name, **consumer_options(GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms)
     )
-    async def on_utterances(env: Envelope[Utterance]) -> None:
+    async def on_utterances(env: Envelope[UtteranceEvent]) -> None:
+        if isinstance(env.event, UtteranceChunk):
+            try:
+                await transcriber.listen(env)  # type: ignore[arg-type]  # narrowed just above
+            except Exception:
+                log.exception("call %s: chunk of turn %s not heard", env.call_id, env.event.turn_id)
+            return
+        await transcribe(env)  # type: ignore[arg-type]  # the other kind is an Utterance
+
+    async def transcribe(env: Envelope[Utterance]) -> None:
         utterance = env.event
         started = time.perf_counter()
         try:
@@ -66,8 +103,6 @@ def create_broker(transcriber: UtteranceTranscriber, *, bus: BusSettings) -> Kaf
                 event_id=derived_id(env.event_id, "transcript"),
             ),
         )
-
-    return broker
 
 
 def load_recognizer(settings: SttSettings) -> WhisperRecognizer:
@@ -101,10 +136,13 @@ def recognizer_for(settings: SttSettings) -> SpeechRecognizer:
             assert_never(unknown)
 
 
-def transcriber_for(settings: SttSettings) -> UtteranceTranscriber:
-    """The transcriber of the provider VOICEBUS_STT_PROVIDER names."""
+def transcriber_for(
+    settings: SttSettings, *, on_partial: PartialSink | None = None
+) -> UtteranceTranscriber:
+    """The transcriber of the provider VOICEBUS_STT_PROVIDER names; partial transcripts (where
+    the provider makes them) go to `on_partial`."""
     if settings.provider != "deepgram":
-        return Transcriber(recognizer=recognizer_for(settings))
+        return Transcriber(recognizer=recognizer_for(settings), on_partial=on_partial)
     assert settings.deepgram_api_key is not None  # SttSettings requires it for deepgram
     log.info(
         "STT provider 'deepgram': model %s at %s", settings.deepgram_model, settings.deepgram_url
@@ -119,7 +157,9 @@ def transcriber_for(settings: SttSettings) -> UtteranceTranscriber:
 
 def create_app(settings: SttSettings, *, bus: BusSettings) -> FastStream:
     """The STT worker, with its transcriber ready before it joins the bus."""
-    transcriber = transcriber_for(settings)
-    app = worker_app(create_broker(transcriber, bus=bus), service=SERVICE, bus=bus)
+    broker = create_broker(bus)
+    transcriber = transcriber_for(settings, on_partial=partials_to(broker))
+    subscribe(broker, transcriber, bus=bus)
+    app = worker_app(broker, service=SERVICE, bus=bus)
     app.after_shutdown(transcriber.close)
     return app

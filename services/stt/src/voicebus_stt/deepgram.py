@@ -19,7 +19,7 @@ from deepgram.listen.v1.socket_client import AsyncV1SocketClient
 from deepgram.listen.v1.types import ListenV1Error, ListenV1Metadata, ListenV1Results
 from websockets.exceptions import WebSocketException
 
-from voicebus_contracts import SPEECH_16K, FinalTranscript, Utterance
+from voicebus_contracts import SPEECH_16K, Envelope, FinalTranscript, Utterance, UtteranceChunk
 from voicebus_stt.transcriber import final_transcript, speech_pcm16
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,10 @@ class DeepgramTranscriber:
         self._backoff_s = backoff_s
         self._response_timeout_s = response_timeout_s
         self._on_interim = on_interim
+
+    async def listen(self, chunk: Envelope[UtteranceChunk]) -> None:
+        """Deepgram hears each turn whole, from its Utterance: it gives no partial transcripts
+        yet, and chunks are not used."""
 
     async def transcribe(self, utterance: Utterance) -> FinalTranscript:
         audio = speech_pcm16(utterance).tobytes()

@@ -21,3 +21,6 @@ class InstantRecognizer:
 
     def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
         return self._heard
+
+    def sketch(self, audio: npt.NDArray[np.float32]) -> Transcription:
+        return self._heard

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from voicebus_contracts import FinalTranscript, Utterance
+from voicebus_contracts import Envelope, FinalTranscript, Utterance, UtteranceChunk
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class SpeechRecognizer(Protocol):
         """Transcribe mono float32 samples in [-1, 1] at 16 kHz."""
         ...
 
+    def sketch(self, audio: npt.NDArray[np.float32]) -> Transcription:
+        """Like `transcribe`, but quicker and possibly rougher: for partial transcripts of a
+        turn still under way."""
+        ...
+
 
 class UtteranceTranscriber(Protocol):
     """Turns one caller utterance into its final transcript: the one interface the app calls.
@@ -36,6 +41,11 @@ class UtteranceTranscriber(Protocol):
     Async because providers differ in what they wait on: a local recognizer waits on the CPU
     (`Transcriber` runs it on a worker thread), a streaming service on the network.
     """
+
+    async def listen(self, chunk: Envelope[UtteranceChunk]) -> None:
+        """Take more of a turn still under way (chunks come in order, but may repeat or skip);
+        returns at once, while what it starts (partial transcripts) goes on."""
+        ...
 
     async def transcribe(self, utterance: Utterance) -> FinalTranscript:
         """The transcript of `utterance`'s turn; raises when the provider could not hear it."""

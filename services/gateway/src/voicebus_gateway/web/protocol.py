@@ -17,6 +17,7 @@ from voicebus_contracts import (
     MAX_FRAME_BYTES,
     AudioFormat,
     FinalTranscript,
+    PartialTranscript,
     ReplyCancelled,
     ReplyTextChunk,
     SpeechStarted,
@@ -166,6 +167,14 @@ class SpeechStoppedMessage(_ServerMessage):
     turn_id: str
 
 
+class PartialTranscriptMessage(_ServerMessage):
+    """What has been recognized of a turn still under way; replaces the turn's last one."""
+
+    type: Literal["transcript.partial"] = "transcript.partial"
+    turn_id: str
+    text: str
+
+
 class FinalTranscriptMessage(_ServerMessage):
     type: Literal["transcript.final"] = "transcript.final"
     turn_id: str
@@ -215,6 +224,7 @@ ServerMessage = (
     | ClearMessage
     | SpeechStartedMessage
     | SpeechStoppedMessage
+    | PartialTranscriptMessage
     | FinalTranscriptMessage
     | ReplyTextMessage
     | ReplyCancelledMessage
@@ -231,6 +241,8 @@ def activity_message(activity: CallActivity) -> ServerMessage:
             return SpeechStartedMessage(turn_id=turn_id)
         case SpeechStopped(turn_id=turn_id):
             return SpeechStoppedMessage(turn_id=turn_id)
+        case PartialTranscript(turn_id=turn_id, text=text):
+            return PartialTranscriptMessage(turn_id=turn_id, text=text)
         case FinalTranscript(turn_id=turn_id, text=text):
             return FinalTranscriptMessage(turn_id=turn_id, text=text)
         case ReplyTextChunk():
