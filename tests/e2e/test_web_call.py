@@ -1,5 +1,6 @@
 """A web caller talks to voicebus through `/web/call`: it hears the greeting, says a sentence and
-hears the reply, and its live transcript shows what it said and what the agent answered.
+hears the reply, and its live transcript shows what it said (partial transcripts while it speaks,
+then the final one) and what the agent answered.
 
 Runs the real stack (broker, Redis, every service as its own process, the local models), once on
 SQLite and once on PostgreSQL; what the caller heard is transcribed with Whisper.
@@ -63,6 +64,13 @@ async def test_web_caller_hears_greeting_and_reply_and_sees_the_live_transcript(
     assert answer[-1]["last"]
     speech = [m["type"] for m in caller.messages if m["type"].startswith("speech.")]
     assert speech == ["speech.started", "speech.stopped"]
+    # While the caller spoke, partial transcripts of the turn so far, before the final one.
+    partials = caller.messages_of("transcript.partial")
+    assert partials, "no partial transcript while the caller spoke"
+    assert {m["turn_id"] for m in partials} == {transcript["turn_id"]}
+    order = [m["type"] for m in caller.messages if m["type"].startswith("transcript.")]
+    assert order[-1] == "transcript.final", order
+    assert share_of_words(partials[0]["text"], CALLER_SENTENCE) >= 0.5, partials
     states = [m["state"] for m in caller.messages_of("state")]
     assert is_subsequence(
         [
