@@ -56,7 +56,7 @@ async def test_the_in_process_pipeline_answers_a_turn() -> None:
 def test_stt_cost_is_measured_per_length() -> None:
     costs = measure_stt_cost(InstantRecognizer(text="hi"), lengths_s=range(1, 3), repeats=2)
     assert [c.seconds for c in costs] == [1, 2]
-    assert all(len(c.compute_ms) == 2 for c in costs)
+    assert all(len(c.compute_ms) == len(c.sketch_ms) == 2 for c in costs)
 
 
 def test_the_report_writes_both_files_and_the_readme_section(tmp_path: Path) -> None:

@@ -159,6 +159,7 @@ def measure_stt(plan: Plan, recognizer: SpeechRecognizer) -> dict[str, Any]:
         "stt_utterance_ms": percentiles([ms for c in costs for ms in c.compute_ms], "p50", "p95"),
         "stt_by_length_ms": by_length,
         "stt_3s_utterance_ms": by_length.get("3", {"p50": None, "p95": None}),
+        "stt_sketch_ms": percentiles([ms for c in costs for ms in c.sketch_ms], "p50", "p95"),
         "stt_rtf": median([ms / (c.seconds * 1000) for c in costs for ms in c.compute_ms]),
     }
 

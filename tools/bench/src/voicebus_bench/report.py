@@ -54,6 +54,7 @@ ROWS = [
     ("Voice to voice, local models (ms)", "voice_to_voice_local_ms", ("p50", "p95")),
     ("STT per utterance, 1-8 s (ms)", "stt_utterance_ms", ("p50", "p95")),
     ("STT, 3 s utterance (ms)", "stt_3s_utterance_ms", ("p50", "p95")),
+    ("STT partial-transcript sketch, 1-8 s (ms)", "stt_sketch_ms", ("p50", "p95")),
     ("Outbound jitter (ms beyond 20 ms)", "outbound_jitter_ms", ("p99",)),
 ]
 

@@ -1,11 +1,14 @@
-"""What speech recognition costs per utterance, by utterance length, on this machine."""
+"""What speech recognition costs per utterance, by utterance length, on this machine: a full
+transcription (a turn's final transcript) and a sketch (a partial transcript)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from voicebus_contracts import SPEECH_16K
 from voicebus_devstack.speech import speech_pcm16
@@ -23,6 +26,7 @@ PASSAGE = (
 class SttCost:
     seconds: int
     compute_ms: list[float]
+    sketch_ms: list[float]
 
 
 def measure_stt_cost(
@@ -34,10 +38,19 @@ def measure_stt_cost(
     costs = []
     for seconds in lengths_s:
         utterance = speech[: seconds * rate]
-        timings = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            recognizer.transcribe(utterance)
-            timings.append((time.perf_counter() - started) * 1000.0)
-        costs.append(SttCost(seconds=seconds, compute_ms=timings))
+        costs.append(
+            SttCost(
+                seconds=seconds,
+                compute_ms=[_timed(recognizer.transcribe, utterance) for _ in range(repeats)],
+                sketch_ms=[_timed(recognizer.sketch, utterance) for _ in range(repeats)],
+            )
+        )
     return costs
+
+
+def _timed(
+    hear: Callable[[npt.NDArray[np.float32]], object], audio: npt.NDArray[np.float32]
+) -> float:
+    started = time.perf_counter()
+    hear(audio)
+    return (time.perf_counter() - started) * 1000.0
