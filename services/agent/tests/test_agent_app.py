@@ -28,10 +28,12 @@ from voicebus_contracts import (
     ResumePlayback,
     SpeechStarted,
     StageStamps,
+    TransferCall,
     derived_id,
     envelope,
 )
 from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, SPEECH, TRANSCRIPTS, gateway_topic
+from voicebus_devstack.fake_openai import FakeOpenAI
 from voicebus_runtime.bus import headers_of
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
@@ -318,3 +320,29 @@ async def test_a_turn_that_trails_off_is_answered_once_the_caller_stays_quiet(
         await say(agent, call_id, "t1", "So I want to...")
         await asyncio.wait_for(agent.replied.wait(), timeout=10)
         assert agent.said()[0] == "I heard you say: So I want to."
+
+
+async def test_with_a_model_configured_the_agent_answers_with_it_and_its_tools_reach_the_call(
+    redis_url: str, redis: Redis, call_id: str
+) -> None:
+    async with FakeOpenAI() as model:
+        model.answer(
+            "Sure. Connecting you now.", tool_calls=[("transfer_call", {"to": "+14155550100"})]
+        )
+        model.answer("You are being transferred.")
+        settings = AgentSettings(
+            llm_model="voice-model", llm_base_url=model.base_url, llm_api_key=model.api_key
+        )
+        async with running(redis_url, redis, settings) as agent:
+            heard = FinalTranscript(turn_id=f"{call_id}:t1", text="Put me through to sales.")
+            await send(
+                agent.broker, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt")
+            )
+
+    assert agent.said() == ["Sure.", "Connecting you now.", "You are being transferred.", ""]
+    assert [env.event for env in agent.commands] == [TransferCall(to="+14155550100")]
+    assert model.requests[0]["model"] == "voice-model"
+    assert model.requests[0]["messages"][-1] == {
+        "role": "user",
+        "content": "Put me through to sales.",
+    }

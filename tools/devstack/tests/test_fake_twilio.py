@@ -18,8 +18,9 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import Connect, VoiceResponse
 from websockets.asyncio.server import ServerConnection, serve
 
+from voicebus_devstack.asgi import serve_asgi
 from voicebus_devstack.caller import VoiceWebhookError, dial_in
-from voicebus_devstack.fake_twilio import PROGRESS_EVENTS, FakeTwilio, dialed_number, serve_asgi
+from voicebus_devstack.fake_twilio import PROGRESS_EVENTS, FakeTwilio, dialed_number
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "5" * 32

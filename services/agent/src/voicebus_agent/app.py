@@ -11,6 +11,7 @@ from uuid import UUID
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from openai import AsyncOpenAI
 from pydantic import Field
 from redis.asyncio import Redis
 
@@ -18,9 +19,11 @@ from voicebus_agent.conversation import Conversation, Reply, chunks_of
 from voicebus_agent.endpointing import HeldTurn, HeldTurns, sounds_finished
 from voicebus_agent.history import RedisConversationStore
 from voicebus_agent.keypad import Keypad, KeypadEntry
+from voicebus_agent.llm import LlmResponder, LlmSettings
 from voicebus_agent.ports import ConversationStore, Responder
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
+from voicebus_agent.tools import CallTools
 from voicebus_agent.turns import Backchannels, Interrupt, Resume, settle
 from voicebus_contracts import (
     MAX_TEXT_CHARS,
@@ -253,17 +256,44 @@ class Agent:
                 await self._answer_keys(call_id, entry)
 
 
+def responder_for(settings: AgentSettings, control: CallControl) -> Responder:
+    """The model VOICEBUS_AGENT_LLM_MODEL names, with the call tools; without one, the offline
+    responder."""
+    if not settings.llm_model:
+        log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): answering offline")
+        return AcknowledgingResponder()
+    key = settings.llm_api_key
+    client = AsyncOpenAI(
+        base_url=settings.llm_base_url,
+        # Local OpenAI-compatible servers take any key; OpenAI's own requires one (settings).
+        api_key=key.get_secret_value() if key else "unused",
+    )
+    log.info("LLM %s at %s", settings.llm_model, settings.llm_base_url or "OpenAI")
+    return LlmResponder(
+        client=client,
+        settings=LlmSettings(
+            model=settings.llm_model,
+            system_prompt=settings.system_prompt,
+            temperature=settings.llm_temperature,
+            filler=settings.filler,
+            filler_after_s=settings.filler_after_ms / 1000,
+        ),
+        toolbox=CallTools(control),
+    )
+
+
 def build(
     *, settings: AgentSettings, bus: BusSettings, responder: Responder | None = None
 ) -> tuple[FastStream, KafkaBroker]:
     broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
     app = worker_app(broker, service=SERVICE, bus=bus)
     redis = Redis.from_url(bus.redis_url)
+    control = CallControl(broker=broker, registry=CallRegistry(redis), producer=SERVICE)
     agent = Agent(
         broker=broker,
         store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
-        control=CallControl(broker=broker, registry=CallRegistry(redis), producer=SERVICE),
-        responder=responder or AcknowledgingResponder(),
+        control=control,
+        responder=responder or responder_for(settings, control),
         settings=settings,
     )
 

@@ -61,7 +61,7 @@ class Conversation:
         return Reply(
             reply_id=f"{turn_id}:reply",
             in_reply_to=turn_id,
-            sentences=self._responder.respond(history[:upto]),
+            sentences=self._responder.respond(history[:upto], call_id=self.call_id),
         )
 
     async def said(self, reply_id: str, sentences: Sequence[str]) -> None:

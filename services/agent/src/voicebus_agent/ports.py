@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -58,4 +58,28 @@ class ConversationStore(Protocol):
 class Responder(Protocol):
     """Produces the agent's reply to the conversation so far, sentence by sentence."""
 
-    def respond(self, history: Sequence[Message]) -> AsyncIterator[str]: ...
+    def respond(self, history: Sequence[Message], *, call_id: str) -> AsyncIterator[str]: ...
+
+
+class ToolCall(BaseModel):
+    """The model asked for a tool: its name and its arguments, as the JSON text it wrote."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    arguments: str
+
+
+class Toolbox(Protocol):
+    """The tools a model may call during a call."""
+
+    def definitions(self) -> list[dict[str, Any]]:
+        """The tools, as chat-completions `tools` entries (type, name, description, JSON-schema
+        parameters)."""
+        ...
+
+    async def run(self, call: ToolCall, *, call_id: str) -> str:
+        """Carry out `call` in call `call_id`; the result, for the model. A tool that fails or
+        is misused answers with the error (the model can tell the caller); it does not raise."""
+        ...

@@ -1,7 +1,6 @@
 """Responders behind the Responder port.
 
-The walking skeleton ships one: a deterministic responder that acknowledges what it heard. The LLM
-responder arrives with the agent issue.
+`AcknowledgingResponder` is the deterministic one used offline; the LLM responder is in `llm`.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from voicebus_agent.ports import Message
 class AcknowledgingResponder:
     """Repeats what the caller said and invites the next turn: predictable, offline, instant."""
 
-    async def respond(self, history: Sequence[Message]) -> AsyncIterator[str]:
+    async def respond(self, history: Sequence[Message], *, call_id: str) -> AsyncIterator[str]:
         heard = history[-1].text.strip() if history and history[-1].role == "user" else ""
         if heard:
             yield f"I heard you say: {heard.rstrip('.!?')}."

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicebus_agent.turns import DEFAULT_BACKCHANNELS, words_of
 
 
 class AgentSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VOICEBUS_AGENT_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VOICEBUS_AGENT_", extra="ignore", populate_by_name=True
+    )
 
     greeting: str = "Hello! You are talking to the voicebus demo agent. How can I help you today?"
     """What the agent says first, as soon as a call starts."""
@@ -31,6 +33,33 @@ class AgentSettings(BaseSettings):
     stayed quiet this much longer; if they speak again, their next words join it."""
     dtmf_timeout_ms: int = Field(default=2000, gt=0)
     """Keys typed without `#` are submitted as the caller's turn after this pause in the typing."""
+    llm_model: str | None = None
+    """The chat model that answers callers (any OpenAI-compatible endpoint); unset, the agent
+    answers offline, without a model."""
+    llm_base_url: str | None = None
+    """The endpoint's base URL (vLLM, Ollama, llama.cpp server...); unset, OpenAI's."""
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("VOICEBUS_AGENT_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    """The endpoint's key (OPENAI_API_KEY also works); required for OpenAI's own endpoint."""
+    llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    system_prompt: str = (
+        "You are a friendly voice assistant on a phone call. Your words are spoken aloud: answer "
+        "in one to three short sentences of plain text, with no lists, markup or emoji."
+    )
+    filler: str = "One moment, please."
+    """Said when a tool takes longer than filler_after_ms; empty: say nothing."""
+    filler_after_ms: int = Field(default=1000, ge=0)
+
+    @model_validator(mode="after")
+    def _llm_has_a_key(self) -> Self:
+        if self.llm_model and self.llm_base_url is None and self.llm_api_key is None:
+            raise ValueError(
+                "VOICEBUS_AGENT_LLM_MODEL is set for OpenAI's endpoint but OPENAI_API_KEY "
+                "(or VOICEBUS_AGENT_LLM_API_KEY) is not: set the key, or "
+                "VOICEBUS_AGENT_LLM_BASE_URL for another endpoint"
+            )
+        return self
 
     @field_validator("backchannel_words", mode="before")
     @classmethod

@@ -60,16 +60,17 @@ class Recognition:
         self, urgency: Urgency, audio: Callable[[], Audio | None]
     ) -> asyncio.Future[Transcription | None]:
         """Queue a recognition; `audio` is called when its turn comes (None skips it)."""
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name="stt-recognition")
         heard: asyncio.Future[Transcription | None] = asyncio.get_running_loop().create_future()
         self._jobs.put_nowait(_Job(urgency, next(self._order), audio, heard))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="stt-recognition")
         return heard
 
     async def _run(self) -> None:
+        """Work through the queue; the task ends when it is empty (the next job starts one)."""
         loop = asyncio.get_running_loop()
-        while True:
-            job = await self._jobs.get()
+        while not self._jobs.empty():
+            job = self._jobs.get_nowait()
             if job.heard.cancelled():
                 continue
             try:

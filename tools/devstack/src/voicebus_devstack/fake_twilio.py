@@ -26,9 +26,8 @@ import email.utils
 import logging
 import re
 import secrets
-import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -36,15 +35,14 @@ from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import uvicorn
 import websockets
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 from twilio.request_validator import RequestValidator
 
+from voicebus_devstack.asgi import serve_asgi
 from voicebus_devstack.caller import (
     DEFAULT_ACCOUNT_SID,
     TWILIO_API_VERSION,
@@ -528,25 +526,6 @@ def dialed_number(twiml: str) -> str | None:
         target = dial.find("Sip")
     text = (target if target is not None else dial).text
     return text.strip() if text and text.strip() else None
-
-
-@contextlib.asynccontextmanager
-async def serve_asgi(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn in this event loop on 127.0.0.1 and a free port; yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
-    )
-    serving = asyncio.create_task(server.serve(), name=f"uvicorn-{uuid.uuid4().hex[:8]}")
-    while not server.started:
-        if serving.done():
-            raise RuntimeError("uvicorn did not start") from serving.exception()
-        await asyncio.sleep(0.01)
-    port: int = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def _hang_up(call: FakeCall, status: str) -> None:

@@ -1,0 +1,156 @@
+"""The LLM responder: any OpenAI-compatible chat-completions endpoint, through the openai SDK.
+
+Tokens are streamed and cut at sentence boundaries; each sentence is yielded (and so spoken) the
+moment it ends. When the model calls tools (several at once included), they run concurrently,
+their results go back to the model, and its next answer streams the same way. A tool that takes
+longer than `filler_after_s` gets a filler sentence spoken meanwhile ("One moment, please.").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from openai import AsyncOpenAI, OpenAIError, omit
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+
+from voicebus_agent.ports import Message, Toolbox, ToolCall
+from voicebus_agent.sentences import SentenceCutter
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, I am having trouble answering right now. Could you say that again?"
+"""Said when the model cannot be reached or fails mid-answer."""
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    model: str
+    system_prompt: str
+    temperature: float = 0.7
+    filler: str = "One moment, please."
+    """Said when tools take longer than `filler_after_s`; empty: say nothing."""
+    filler_after_s: float = 1.0
+    max_tool_rounds: int = 4
+    """Model answers with tool calls in one turn before the turn gives up."""
+
+
+@dataclass
+class _ToolCallDraft:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+    def done(self) -> ToolCall:
+        return ToolCall(id=self.id, name=self.name, arguments="".join(self.arguments))
+
+
+def chat_messages(system_prompt: str, history: Sequence[Message]) -> list[dict[str, Any]]:
+    """The conversation as chat-completions messages, behind the system prompt."""
+    roles = {"user": "user", "agent": "assistant"}
+    return [
+        {"role": "system", "content": system_prompt},
+        *({"role": roles[m.role], "content": m.text} for m in history if m.text),
+    ]
+
+
+class LlmResponder:
+    """Responder backed by a chat-completions model, with tools from `toolbox`."""
+
+    def __init__(self, *, client: AsyncOpenAI, settings: LlmSettings, toolbox: Toolbox) -> None:
+        self._client = client
+        self._settings = settings
+        self._toolbox = toolbox
+
+    async def respond(self, history: Sequence[Message], *, call_id: str) -> AsyncIterator[str]:
+        messages = chat_messages(self._settings.system_prompt, history)
+        for _ in range(self._settings.max_tool_rounds + 1):
+            calls: list[ToolCall] = []
+            said: list[str] = []
+            try:
+                async for sentence in self._stream(messages, calls):
+                    said.append(sentence)
+                    yield sentence
+            except OpenAIError as failed:
+                log.warning("call %s: the model failed: %s", call_id, failed)
+                yield APOLOGY
+                return
+            if not calls:
+                return
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": " ".join(said) or None,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        }
+                        for c in calls
+                    ],
+                }
+            )
+            results: list[str] = []
+            async for filler in self._run_tools(calls, call_id=call_id, into=results):
+                yield filler
+            messages.extend(
+                {"role": "tool", "tool_call_id": c.id, "content": result}
+                for c, result in zip(calls, results, strict=True)
+            )
+        log.warning("call %s: the model kept calling tools; turn given up", call_id)
+        yield APOLOGY
+
+    async def _stream(
+        self, messages: list[dict[str, Any]], calls: list[ToolCall]
+    ) -> AsyncIterator[str]:
+        """One model answer: its sentences as they complete; its tool calls into `calls`."""
+        tools = self._toolbox.definitions()
+        stream = await self._client.chat.completions.create(
+            model=self._settings.model,
+            # Plain dicts of the documented shapes.
+            messages=cast(list[ChatCompletionMessageParam], messages),
+            temperature=self._settings.temperature,
+            stream=True,
+            tools=cast(list[ChatCompletionFunctionToolParam], tools) if tools else omit,
+        )
+        cutter = SentenceCutter()
+        drafts: dict[int, _ToolCallDraft] = {}
+        async for chunk in stream:
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            if delta.content:
+                for sentence in cutter.feed(delta.content):
+                    yield sentence
+            for part in delta.tool_calls or ():
+                draft = drafts.setdefault(part.index, _ToolCallDraft())
+                draft.id = part.id or draft.id
+                if part.function is not None:
+                    draft.name = part.function.name or draft.name
+                    draft.arguments.append(part.function.arguments or "")
+        for sentence in cutter.flush():
+            yield sentence
+        calls.extend(drafts[index].done() for index in sorted(drafts))
+
+    async def _run_tools(
+        self, calls: list[ToolCall], *, call_id: str, into: list[str]
+    ) -> AsyncIterator[str]:
+        """Run `calls` concurrently, their results into `into` in order; yields the filler if
+        they outlast `filler_after_s`."""
+        for c in calls:
+            log.info("call %s: tool %s(%s)", call_id, c.name, c.arguments)
+        running = asyncio.gather(*(self._toolbox.run(c, call_id=call_id) for c in calls))
+        done, _ = await asyncio.wait({running}, timeout=self._settings.filler_after_s)
+        if not done and self._settings.filler:
+            yield self._settings.filler
+        into.extend(await running)
+
+
+def tool_error(message: str) -> str:
+    """A tool's answer when it could not do what was asked, for the model to read."""
+    return json.dumps({"error": message})

@@ -1,0 +1,107 @@
+"""Built-in tools: what the model can do to the call itself, through the call's gateway."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Protocol
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from voicebus_agent.llm import tool_error
+from voicebus_agent.ports import ToolCall
+from voicebus_contracts import CallCommand, SendDtmf, TransferCall
+
+log = logging.getLogger(__name__)
+
+
+class CommandSender(Protocol):
+    """Sends a command to the gateway replica holding a call (`voicebus_runtime.CallControl`)."""
+
+    async def send(self, call_id: str, command: CallCommand, *, cause: UUID | None = None) -> bool:
+        """False when the call is not live anywhere."""
+        ...
+
+
+class _Arguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _TransferArguments(_Arguments):
+    to: str
+
+
+class _DtmfArguments(_Arguments):
+    digits: str
+
+
+DEFINITIONS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "transfer_call",
+            "description": "Transfer the caller to another phone number (the call leaves you).",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "to": {"type": "string", "description": "E.164 number, like +14155550100"}
+                },
+                "required": ["to"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "send_dtmf",
+            "description": "Press keys on the phone line, to drive a phone menu.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "digits": {"type": "string", "description": "0-9, *, #; w waits 0.5 s"}
+                },
+                "required": ["digits"],
+                "additionalProperties": False,
+            },
+        },
+    },
+]
+
+
+class CallTools:
+    """Toolbox of the built-in call-control tools, carried out through `control`."""
+
+    def __init__(self, control: CommandSender) -> None:
+        self._control = control
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return DEFINITIONS
+
+    async def run(self, call: ToolCall, *, call_id: str) -> str:
+        try:
+            command = self._command(call)
+        except (ValueError, ValidationError) as refused:
+            log.info("call %s: tool %s refused: %s", call_id, call.name, refused)
+            return tool_error(f"{call.name} refused: {refused}")
+        try:
+            live = await self._control.send(call_id, command)
+        except Exception as failed:
+            log.warning("call %s: tool %s failed", call_id, call.name, exc_info=True)
+            return tool_error(f"{call.name} failed: {failed}")
+        if not live:
+            return tool_error(f"{call.name} failed: the call is over")
+        return json.dumps({"ok": True})
+
+    @staticmethod
+    def _command(call: ToolCall) -> CallCommand:
+        match call.name:
+            case "transfer_call":
+                transfer = _TransferArguments.model_validate_json(call.arguments or "{}")
+                return TransferCall(to=transfer.to)
+            case "send_dtmf":
+                dtmf = _DtmfArguments.model_validate_json(call.arguments or "{}")
+                return SendDtmf(digits=dtmf.digits)
+            case unknown:
+                raise ValueError(f"there is no tool named {unknown!r}")
