@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from voicebus_analytics import migrate
-from voicebus_analytics.database import create_engine
+from voicebus_analytics.migrate import MIGRATIONS
 from voicebus_analytics.recorder import Recorder
 from voicebus_analytics.sql_store import SqlCallStore
 from voicebus_contracts import (
@@ -26,6 +25,7 @@ from voicebus_contracts import (
     envelope,
 )
 from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, TRANSCRIPTS, Topic
+from voicebus_sql.engine import create_engine
 
 Delivery = tuple[Topic, Envelope[Any]]
 MakeCall = Callable[..., dict[str, Delivery]]
@@ -43,9 +43,9 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def database_url(empty_database_url: str) -> Iterator[str]:
     """A database migrated to the latest schema; taken back down to empty afterwards."""
-    migrate.upgrade(empty_database_url)
+    MIGRATIONS.upgrade(empty_database_url)
     yield empty_database_url
-    migrate.downgrade(empty_database_url)
+    MIGRATIONS.downgrade(empty_database_url)
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-from voicebus_analytics import migrate
-from voicebus_analytics.database import create_engine
+from voicebus_analytics.migrate import MIGRATIONS
 from voicebus_analytics.tables import Base
+from voicebus_sql.engine import create_engine
 
 TABLES = {"calls", "turns", "reply_chunks"}
 
@@ -44,10 +44,10 @@ def differences(url: str) -> list[object]:
 
 
 def test_upgrade_creates_the_tables_and_downgrade_removes_them(empty_database_url: str) -> None:
-    migrate.upgrade(empty_database_url)
+    MIGRATIONS.upgrade(empty_database_url)
     assert tables_in(empty_database_url) >= TABLES
 
-    migrate.downgrade(empty_database_url)
+    MIGRATIONS.downgrade(empty_database_url)
     assert not TABLES & tables_in(empty_database_url)
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from voicebus_analytics.database import async_url
 from voicebus_analytics.settings import Settings
+from voicebus_sql.engine import async_url
 
 
 def test_the_database_defaults_to_sqlite_in_the_shared_data_dir(

@@ -7,11 +7,11 @@ import asyncio
 import contextlib
 import logging
 
-from voicebus_analytics import migrate
-from voicebus_analytics.database import redacted
+from voicebus_analytics.migrate import MIGRATIONS
 from voicebus_analytics.settings import Settings
 from voicebus_runtime.logs import configure_logging
 from voicebus_runtime.settings import BusSettings
+from voicebus_sql.engine import redacted
 
 log = logging.getLogger("voicebus_analytics")
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(bus.log_level)
     if command == "migrate":
         log.info("migrating %s to the latest schema", redacted(settings.database_url))
-        migrate.upgrade(settings.database_url)
+        MIGRATIONS.upgrade(settings.database_url)
         return
     from voicebus_analytics.app import serve  # noqa: PLC0415 - migrate needs no web stack
 

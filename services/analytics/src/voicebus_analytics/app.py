@@ -16,7 +16,6 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from faststream.kafka import KafkaBroker
 
-from voicebus_analytics.database import create_engine, redacted
 from voicebus_analytics.ports import CallStore
 from voicebus_analytics.recorder import RecordedEvent, Recorder
 from voicebus_analytics.settings import Settings
@@ -27,6 +26,7 @@ from voicebus_contracts.topics import ALL_TOPICS, CALLS, PLAYBACK, REPLIES, TRAN
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.heartbeat import Heartbeat
 from voicebus_runtime.settings import BusSettings
+from voicebus_sql.engine import create_engine, redacted
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from voicebus_sql.settings import DatabaseSettings
 
 
-class Settings(BaseSettings):
+class Settings(DatabaseSettings):
     """VOICEBUS_ANALYTICS_HOST and _PORT; the shared VOICEBUS_DATA_DIR and VOICEBUS_DATABASE_URL."""
 
     model_config = SettingsConfigDict(
@@ -17,16 +17,3 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=1, le=65535)
-    data_dir: Path = Field(default=Path(".voicebus"), validation_alias="VOICEBUS_DATA_DIR")
-    """Where the embedded stack keeps its files; the default SQLite database lives here."""
-    database_url: str = Field(
-        default="", validation_alias="VOICEBUS_DATABASE_URL", validate_default=True
-    )
-    """Any SQLAlchemy URL; plain postgresql:// and sqlite:// get their asyncio drivers."""
-
-    @field_validator("database_url")
-    @classmethod
-    def _default_to_sqlite_in_data_dir(cls, url: str, info: ValidationInfo) -> str:
-        if url:
-            return url
-        return f"sqlite+aiosqlite:///{info.data['data_dir'] / 'voicebus.db'}"

@@ -1,4 +1,4 @@
-"""Connecting to the analytics database: PostgreSQL in production, SQLite embedded."""
+"""Connecting to the database: PostgreSQL in production, SQLite embedded."""
 
 from __future__ import annotations
 

@@ -1,0 +1,73 @@
+"""Schema migrations with Alembic, one history per service in the shared database.
+
+A service ships its `alembic.ini` and migrations inside its package; its migrations' `env.py`
+is two lines: `run_migrations(Base.metadata, default_url=...)`. Each service records its
+revision in its own version table (`version_table` in its alembic.ini), so services migrate
+independently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import Connection, MetaData
+
+from voicebus_sql.engine import create_engine
+
+DATABASE_URL_ATTRIBUTE = "database_url"
+"""Key of `Config.attributes` that carries the URL to a migrations env.py."""
+
+
+class Migrations:
+    """The migrations described by `alembic_ini`."""
+
+    def __init__(self, alembic_ini: Path) -> None:
+        self._alembic_ini = alembic_ini
+
+    def _config(self, database_url: str) -> Config:
+        config = Config(self._alembic_ini)
+        # Passed as an attribute, not an ini option, so a '%' in a password needs no escaping.
+        config.attributes[DATABASE_URL_ATTRIBUTE] = database_url
+        return config
+
+    def upgrade(self, database_url: str, revision: str = "head") -> None:
+        """Bring the schema up to `revision`. Runs its own event loop: call it outside one."""
+        command.upgrade(self._config(database_url), revision)
+
+    def downgrade(self, database_url: str, revision: str = "base") -> None:
+        """Take the schema down to `revision`. Runs its own event loop: call it outside one."""
+        command.downgrade(self._config(database_url), revision)
+
+
+def run_migrations(metadata: MetaData, *, default_url: Callable[[], str]) -> None:
+    """The body of a migrations env.py: migrate the database Alembic was given (or the
+    service's configured one) online, towards `metadata`."""
+    if context.is_offline_mode():
+        raise SystemExit("migrations run against a live database only (no --sql)")
+    url = context.config.attributes.get(DATABASE_URL_ATTRIBUTE) or default_url()
+    version_table = context.config.get_main_option("version_table") or "alembic_version"
+
+    def migrate(connection: Connection) -> None:
+        # Batch mode lets later migrations alter tables on SQLite, which has little ALTER TABLE.
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=True,
+            version_table=version_table,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def online() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(migrate)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(online())
