@@ -46,6 +46,14 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
+from voicebus_contracts.agents import (
+    AgentConfigured,
+    AgentRemoved,
+    AgentSpec,
+    LanguageModel,
+    SpeechToText,
+    TurnTaking,
+)
 from voicebus_contracts.events import MAX_FRAME_BYTES, Event
 
 SNAPSHOT = Path(__file__).parent / "schema_snapshot.json"
@@ -106,6 +114,18 @@ EXAMPLES: list[Event] = [
     ),
     ReplyPlaybackStarted(reply_id="CA1:t1:reply"),
     ServiceHeartbeat(service="stt", instance="stt-0"),
+    AgentConfigured(
+        agent=AgentSpec(
+            agent_id="sales",
+            name="Sales",
+            greeting="Hi, this is Sales.",
+            llm=LanguageModel(model="gpt-4o-mini"),
+            stt=SpeechToText(provider="deepgram", language="en"),
+            turn_taking=TurnTaking(end_of_turn_silence_ms=700, backchannel_words=("okay",)),
+            phone_numbers=("+14155550100",),
+        )
+    ),
+    AgentRemoved(agent_id="sales"),
 ]
 
 
@@ -135,6 +155,22 @@ def test_topic_unions_pick_the_event_by_type() -> None:
         {"type": "control.transfer", "to": "+1415555"}
     )
     assert isinstance(command, TransferCall)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"agent_id": "Sales Team", "name": "x"},
+        {"agent_id": "sales", "name": ""},
+        {"agent_id": "sales", "name": "x", "phone_numbers": ["4155550100"]},
+        {"agent_id": "sales", "name": "x", "turn_taking": {"end_of_turn_silence_ms": 50}},
+        {"agent_id": "sales", "name": "x", "stt": {"provider": "siri"}},
+        {"agent_id": "sales", "name": "x", "colour": "blue"},
+    ],
+)
+def test_an_agent_spec_refuses_what_no_service_could_use(fields: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        AgentSpec.model_validate(fields)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,9 @@ from voicebus_contracts import (
     StageStamps,
     envelope,
 )
+from voicebus_contracts.agents import AgentConfigured, AgentEvent, AgentRemoved, AgentSpec
 from voicebus_contracts.topics import Topic
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker, publish
 
 
@@ -101,3 +103,51 @@ async def test_events_round_trip_over_the_broker_keyed_and_in_order(kafka_bootst
     assert key == b"CA-roundtrip"
     assert headers["event-type"] == "audio.in"
     assert headers["event-id"] == str(env.event_id)
+
+
+async def test_an_agent_directory_follows_the_catalog_from_its_first_announcement(
+    kafka_bootstrap: str,
+) -> None:
+    catalog = Topic(f"test.agents.{uuid.uuid4().hex}", 1, "agents", compacted=True)
+    await ensure_topics(kafka_bootstrap, [catalog])
+    sales = AgentSpec(agent_id="sales", name="Sales", phone_numbers=("+14155550100",))
+    support = AgentSpec(agent_id="support", name="Support")
+    announcer = make_broker(kafka_bootstrap, client_id="announcer")
+    await announcer.start()
+    try:
+        for event in (
+            AgentConfigured(agent=support),
+            AgentConfigured(agent=sales),
+            AgentConfigured(agent=sales.model_copy(update={"name": "Sales team"})),
+            AgentRemoved(agent_id="support"),
+        ):
+            agent_id = (
+                event.agent.agent_id if isinstance(event, AgentConfigured) else event.agent_id
+            )
+            await publish(announcer, catalog, envelope(event, call_id=agent_id, producer="agent"))
+    finally:
+        await announcer.stop()
+
+    # A service that starts later still learns the whole catalog.
+    directory = AgentDirectory()
+    broker = make_broker(kafka_bootstrap, client_id="follower")
+    heard = asyncio.Event()
+
+    @broker.subscriber(catalog.name, **consumer_options(None, from_beginning=True))
+    async def on_agents(env: Envelope[AgentEvent]) -> None:
+        directory.heard(env)
+        if isinstance(env.event, AgentRemoved):
+            heard.set()
+
+    await broker.start()
+    try:
+        await asyncio.wait_for(heard.wait(), 20)
+    finally:
+        await broker.stop()
+
+    assert directory.get("support") is None
+    sales_now = directory.get("sales")
+    assert sales_now is not None
+    assert sales_now.name == "Sales team"
+    assert directory.for_number("+14155550100") == sales_now
+    assert directory.for_number("+14155550199") is None

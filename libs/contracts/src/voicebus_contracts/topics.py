@@ -14,6 +14,8 @@ class Topic:
     name: str
     partitions: int
     carries: str
+    compacted: bool = False
+    """Kafka keeps the latest message of each key (cleanup.policy=compact), not the latest days."""
 
 
 CALLS = Topic("voicebus.calls", 12, "CallStarted, CallEnded, CallStatusChanged, DtmfReceived")
@@ -25,6 +27,11 @@ PARTIAL_TRANSCRIPTS = Topic("voicebus.transcripts.partial", 12, "PartialTranscri
 REPLIES = Topic("voicebus.replies", 12, "ReplyTextChunk, ReplyCancelled")
 PLAYBACK = Topic("voicebus.playback", 12, "ReplyPlaybackStarted, ReplyPaused")
 HEARTBEATS = Topic("voicebus.heartbeats", 1, "ServiceHeartbeat (keyed by service instance)")
+AGENTS = Topic(
+    "voicebus.agents", 1, "AgentConfigured, AgentRemoved (keyed by agent id)", compacted=True
+)
+"""The agent catalog: read whole, from the beginning, by every service that needs it; one
+partition keeps every agent's changes in order, and compaction keeps the latest of each."""
 
 CALL_TOPICS: tuple[Topic, ...] = (
     CALLS,
@@ -36,7 +43,7 @@ CALL_TOPICS: tuple[Topic, ...] = (
     REPLIES,
     PLAYBACK,
 )
-ALL_TOPICS: tuple[Topic, ...] = (*CALL_TOPICS, HEARTBEATS)
+ALL_TOPICS: tuple[Topic, ...] = (*CALL_TOPICS, HEARTBEATS, AGENTS)
 
 GATEWAY_TOPIC_PARTITIONS = 3
 

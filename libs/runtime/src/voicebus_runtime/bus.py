@@ -49,6 +49,7 @@ def consumer_options(
     *,
     fetch_max_wait_ms: int = BACKGROUND_FETCH_MAX_WAIT_MS,
     commit: Literal["each", "periodic"] = "each",
+    from_beginning: bool = False,
 ) -> dict[str, Any]:
     """Subscriber options for a service's consumer group.
 
@@ -56,7 +57,8 @@ def consumer_options(
     matters. `commit="each"` commits a message's offset once its handler ran (a crash replays
     it); `"periodic"` lets the consumer commit every few seconds, for streams too dense to wait
     on a commit per message whose handler can rebuild its state (a crash may skip a few
-    seconds of them). A consumer without a group has nothing to commit.
+    seconds of them). A consumer without a group has nothing to commit, and reads from the
+    end of its topics unless `from_beginning` (a catalog it rebuilds in memory).
 
     Partitions are assigned by range, so partition p of every topic a group reads (all have
     the same count for call topics) goes to the same worker: one call, one worker.
@@ -67,7 +69,7 @@ def consumer_options(
         ack_policy = AckPolicy.ACK if commit == "each" else AckPolicy.ACK_FIRST
     return {
         "group_id": group_id,
-        "auto_offset_reset": "earliest" if group_id else "latest",
+        "auto_offset_reset": "earliest" if group_id or from_beginning else "latest",
         "fetch_max_wait_ms": fetch_max_wait_ms,
         "ack_policy": ack_policy,
         "partition_assignment_strategy": (RangePartitionAssignor,),
@@ -87,7 +89,12 @@ async def ensure_topics(
         wanted = {t.name: t for t in topics}
         response = await admin.create_topics(
             [
-                NewTopic(t.name, t.partitions, replication_factor=replication_factor)
+                NewTopic(
+                    t.name,
+                    t.partitions,
+                    replication_factor=replication_factor,
+                    topic_configs={"cleanup.policy": "compact"} if t.compacted else {},
+                )
                 for t in wanted.values()
             ]
         )

@@ -1,0 +1,91 @@
+"""What an agent is: the configuration every service reads of the agent a call talks to, and the
+events that announce it on `voicebus.agents`.
+
+The agent service stores agents (SQL) and serves their API; every change, and every agent when
+the service starts, goes out as `AgentConfigured` or `AgentRemoved`, keyed by agent id, so each
+service keeps the catalog it needs in memory (`voicebus_runtime.agents.AgentDirectory`).
+A setting left unset (None) means the reading service's own default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from voicebus_contracts.events import E164_PATTERN, MAX_VARIABLES, Event
+
+AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""Lower-case letters, digits, '-' and '_', up to 63 characters: safe in URLs and logs."""
+DEFAULT_AGENT_ID = "default"
+
+PhoneNumber = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TurnTaking(_Section):
+    """When the caller's turn is over, and what does not interrupt the agent."""
+
+    end_of_turn_silence_ms: int | None = Field(default=None, ge=100, le=10_000)
+    """Silence after the caller's last word that ends their turn (media)."""
+    unfinished_turn_wait_ms: int | None = Field(default=None, ge=0, le=10_000)
+    """How much longer a turn that trails off ("and...") waits for more (agent)."""
+    backchannel_words: tuple[str, ...] | None = None
+    """What the caller may say over the agent without interrupting it (agent)."""
+
+
+class SpeechToText(_Section):
+    provider: Literal["whisper", "deepgram"] | None = None
+    """Who transcribes the caller; None: the STT service's configured provider."""
+    language: str | None = Field(default=None, max_length=16)
+
+
+class TextToSpeech(_Section):
+    provider: Literal["espeak"] | None = None
+    voice: str | None = Field(default=None, max_length=64)
+
+
+class LanguageModel(_Section):
+    """An OpenAI-compatible chat model."""
+
+    model: str = Field(min_length=1, max_length=200)
+    base_url: str | None = Field(default=None, max_length=2_000)
+    """Unset: OpenAI's endpoint (which needs OPENAI_API_KEY in the agent service)."""
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+
+
+class AgentSpec(_Section):
+    """One agent, as stored and as announced."""
+
+    agent_id: Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
+    name: str = Field(min_length=1, max_length=200)
+    greeting: str | None = Field(default=None, max_length=2_000)
+    """What the agent says first; None: the agent service's default greeting."""
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+    llm: LanguageModel | None = None
+    """None: the agent service's configured model, or its offline responder."""
+    stt: SpeechToText = SpeechToText()
+    tts: TextToSpeech = TextToSpeech()
+    turn_taking: TurnTaking = TurnTaking()
+    variables: dict[str, str] = Field(default_factory=dict, max_length=MAX_VARIABLES)
+    """Defaults for the call variables a call may set (outbound calls, campaigns)."""
+    phone_numbers: tuple[PhoneNumber, ...] = ()
+    """The numbers that, called, reach this agent."""
+
+
+class AgentConfigured(Event):
+    """An agent was created or changed (or is announced again): this is all of it now."""
+
+    type: Literal["agent.configured"] = "agent.configured"
+    agent: AgentSpec
+
+
+class AgentRemoved(Event):
+    type: Literal["agent.removed"] = "agent.removed"
+    agent_id: str
+
+
+AgentEvent = Annotated[AgentConfigured | AgentRemoved, Field(discriminator="type")]
