@@ -9,6 +9,7 @@ from voicebus_contracts import (
     SPEECH_16K,
     TELEPHONE,
     AudioFormat,
+    CallStarted,
     Envelope,
     InboundAudioFrame,
     SpeechStarted,
@@ -18,9 +19,11 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
+from voicebus_contracts.agents import AgentConfigured, AgentSpec, TurnTaking
 from voicebus_media.calls import Calls, MediaEnvelope
 from voicebus_media.ports import Samples
 from voicebus_media.settings import MediaSettings
+from voicebus_runtime.agents import AgentDirectory
 
 T0 = 1_700_000_000.0
 FRAME_S = 0.02
@@ -220,3 +223,41 @@ def test_a_worker_taking_over_mid_call_places_turns_in_the_call() -> None:
     started = out[0].event
     assert isinstance(started, SpeechStarted)
     assert abs(started.audio_offset_ms - 1_000) <= 64
+
+
+def test_each_call_ends_turns_after_its_agents_own_silence() -> None:
+    agents = AgentDirectory()
+    patient = AgentSpec(
+        agent_id="patient", name="Patient", turn_taking=TurnTaking(end_of_turn_silence_ms=1500)
+    )
+    agents.heard(envelope(AgentConfigured(agent=patient), call_id="patient", producer="agent"))
+    calls = Calls(vad=LoudnessModel(), settings=MediaSettings(), agents=agents)
+    for call_id, agent_id in (("quick", "default"), ("slow", "patient")):
+        started = CallStarted(
+            transport="twilio",
+            agent_id=agent_id,
+            gateway_id="gw",
+            audio_in=TELEPHONE,
+            audio_out=TELEPHONE,
+        )
+        calls.started(call_id, started)
+    rate = TELEPHONE.sample_rate
+    pause = np.concatenate([tone(1.0, rate), quiet(0.8, rate), tone(1.0, rate), quiet(2.0, rate)])
+    quick, slow = (
+        frames(pause, TELEPHONE, call_id="quick"),
+        frames(pause, TELEPHONE, call_id="slow"),
+    )
+    out = hear_all(calls, [env for pair in zip(quick, slow, strict=True) for env in pair])
+
+    def utterances(call_id: str) -> int:
+        return sum(isinstance(env.event, Utterance) and env.call_id == call_id for env in out)
+
+    assert utterances("quick") == 2  # the 800 ms pause ends the default 500 ms turn
+    assert utterances("slow") == 1  # but not the patient agent's 1500 ms one
+
+
+def test_an_agent_without_its_own_silence_keeps_the_services_and_a_short_one_fits() -> None:
+    defaults = MediaSettings()
+    assert defaults.for_agent(TurnTaking()) == defaults
+    brisk = defaults.for_agent(TurnTaking(end_of_turn_silence_ms=150))
+    assert (brisk.end_of_turn_silence_ms, brisk.trailing_silence_ms) == (150, 150)

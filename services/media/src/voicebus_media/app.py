@@ -24,6 +24,7 @@ from voicebus_contracts.topics import AUDIO_IN, CALLS, SPEECH, UTTERANCES
 from voicebus_media.calls import PRODUCER, Calls
 from voicebus_media.ports import VoiceActivityModel
 from voicebus_media.settings import MediaSettings
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.control import CallControl
 from voicebus_runtime.registry import CallRegistry
@@ -53,7 +54,9 @@ def build_broker(
     to pause the agent's audio at once (barge-in); the agent then resumes or cancels the reply.
     """
     broker = make_broker(bus.kafka_bootstrap, client_id=f"voicebus-media-{bus.instance_id}")
-    calls = Calls(vad=vad, settings=settings)
+    agents = AgentDirectory()
+    agents.follow(broker)
+    calls = Calls(vad=vad, settings=settings, agents=agents)
     control = CallControl(broker=broker, registry=registry, producer=PRODUCER)
 
     async def pause_agent(env: Envelope[SpeechStarted]) -> None:

@@ -36,6 +36,7 @@ from voicebus_media.turns import (
     TurnStarted,
     samples_to_ms,
 )
+from voicebus_runtime.agents import AgentDirectory
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,21 @@ class Call:
 
 
 class Calls:
-    """Every call this worker hears, keyed by call id."""
+    """Every call this worker hears, keyed by call id; each listened to with its agent's
+    turn-taking settings where `agents` knows them."""
 
-    def __init__(self, *, vad: VoiceActivityModel, settings: MediaSettings) -> None:
+    def __init__(
+        self,
+        *,
+        vad: VoiceActivityModel,
+        settings: MediaSettings,
+        agents: AgentDirectory | None = None,
+    ) -> None:
         self._vad = vad
         self._settings = settings
+        self._agents = agents or AgentDirectory()
+        self._agent_of: dict[str, str] = {}
+        """The agent of each call that started while this worker listened."""
         self._calls: dict[str, Call] = {}
         self._ended: dict[str, None] = {}
         """Recently ended calls, oldest first."""
@@ -146,7 +157,10 @@ class Calls:
         return call_id in self._calls
 
     def started(self, call_id: str, call: CallStarted) -> None:
-        """Nothing to prepare: a call's pipeline opens with its first frame, in its format."""
+        """Note the call's agent; its pipeline opens with its first frame, in its format."""
+        self._agent_of[call_id] = call.agent_id
+        if len(self._agent_of) > ENDED_CALLS_REMEMBERED:  # calls whose end never came
+            del self._agent_of[next(iter(self._agent_of))]
         log.info(
             "call %s: started on %s, audio in %s %d Hz",
             call_id,
@@ -158,6 +172,7 @@ class Calls:
     def ended(self, call_id: str) -> None:
         """Forget the call; frames of it that arrive late are dropped."""
         self._calls.pop(call_id, None)
+        self._agent_of.pop(call_id, None)
         self._ended[call_id] = None
         if len(self._ended) > ENDED_CALLS_REMEMBERED:
             del self._ended[next(iter(self._ended))]
@@ -214,13 +229,22 @@ class Calls:
             call_id=env.call_id,
             format=frame.format,
             resampler=Resampler(from_rate=frame.format.sample_rate, to_rate=SPEECH_16K.sample_rate),
-            turns=TurnDetector(vad=self._vad.new_detector(), settings=self._settings),
+            turns=TurnDetector(
+                vad=self._vad.new_detector(), settings=self._settings_of(env.call_id)
+            ),
             next_seq=frame.seq,
             heard_from=start_offset_ms * SAMPLES_PER_MS,
             last_heard=time.monotonic(),
         )
         self._calls[env.call_id] = call
         return call
+
+    def _settings_of(self, call_id: str) -> MediaSettings:
+        agent_id = self._agent_of.get(call_id)
+        agent = None if agent_id is None else self._agents.get(agent_id)
+        if agent is None:
+            return self._settings
+        return self._settings.for_agent(agent.turn_taking)
 
     def _forget_idle(self) -> None:
         idle_since = time.monotonic() - self._settings.idle_call_timeout_s

@@ -7,6 +7,8 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voicebus_contracts.agents import TurnTaking
+
 
 class MediaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOICEBUS_MEDIA_", extra="ignore")
@@ -37,6 +39,19 @@ class MediaSettings(BaseSettings):
     """Silence after the last speech included at the end of the utterance."""
     idle_call_timeout_s: float = Field(default=120.0, gt=0.0)
     """A call without frames for this long is forgotten even if its CallEnded never arrived."""
+
+    def for_agent(self, turn_taking: TurnTaking) -> MediaSettings:
+        """These settings with an agent's own end-of-turn silence, where it sets one (the
+        trailing silence kept is shortened to fit a shorter window)."""
+        silence_ms = turn_taking.end_of_turn_silence_ms
+        if silence_ms is None:
+            return self
+        return self.model_copy(
+            update={
+                "end_of_turn_silence_ms": silence_ms,
+                "trailing_silence_ms": min(self.trailing_silence_ms, silence_ms),
+            }
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
