@@ -13,6 +13,8 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from voicebus_contracts import (
     SPEECH_16K,
+    TELEPHONE,
+    CallStarted,
     Envelope,
     FinalTranscript,
     StageStamps,
@@ -20,10 +22,13 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_contracts.topics import TRANSCRIPTS, UTTERANCES
+from voicebus_contracts.agents import AgentConfigured, AgentSpec, SpeechToText
+from voicebus_contracts.topics import CALLS, TRANSCRIPTS, UTTERANCES
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
 from voicebus_stt.app import create_broker, recognizer_for, subscribe
+from voicebus_stt.choice import TranscriberChoice
 from voicebus_stt.ports import SpeechRecognizer, Transcription
 from voicebus_stt.settings import SttSettings
 from voicebus_stt.transcriber import Transcriber
@@ -61,11 +66,20 @@ def _utterance_env(turn_id: str = "turn-1") -> Envelope[Utterance]:
 @asynccontextmanager
 async def stt_worker(
     recognizer: SpeechRecognizer,
+    *,
+    other: SpeechRecognizer | None = None,
+    agents: AgentDirectory | None = None,
 ) -> AsyncIterator[tuple[KafkaBroker, list[Envelope[FinalTranscript]]]]:
-    """The STT broker under test, and the transcripts it publishes."""
+    """The STT broker under test (hearing with `recognizer` as whisper, and `other` as
+    deepgram if given), and the transcripts it publishes."""
     bus = BusSettings(instance_id="test")
     broker = create_broker(bus)
-    transcriber = Transcriber(recognizer=recognizer)
+    recognizers = {"whisper": recognizer} | ({"deepgram": other} if other else {})
+    transcriber = TranscriberChoice(
+        default="whisper",
+        transcribers={name: Transcriber(recognizer=r) for name, r in recognizers.items()},
+        agents=agents,
+    )
     subscribe(broker, transcriber, bus=bus)
     transcripts: list[Envelope[FinalTranscript]] = []
 
@@ -129,3 +143,44 @@ async def test_the_instant_provider_hears_its_phrase_in_every_utterance() -> Non
         FinalTranscript(turn_id="turn-2", text="benchmark turn", language="en", duration_ms=500),
     ]
     assert all(t.stamps.transcribed is not None for t in transcripts)
+
+
+async def test_each_call_is_heard_by_the_provider_its_agent_chose() -> None:
+    agents = AgentDirectory()
+    cloud = AgentSpec(agent_id="cloud", name="Cloud", stt=SpeechToText(provider="deepgram"))
+    agents.heard(envelope(AgentConfigured(agent=cloud), call_id="cloud", producer="agent"))
+    local = ScriptedRecognizer(Transcription(text="heard locally", language="en"))
+    remote = ScriptedRecognizer(Transcription(text="heard by the cloud", language="en"))
+    started = CallStarted(
+        transport="twilio",
+        agent_id="cloud",
+        gateway_id="gw",
+        audio_in=TELEPHONE,
+        audio_out=TELEPHONE,
+    )
+    async with stt_worker(local, other=remote, agents=agents) as (broker, transcripts):
+        await publish(broker, CALLS, envelope(started, call_id="call-2", producer="gateway"))
+        await publish(broker, UTTERANCES, _utterance_env("turn-1"))  # call-1: default agent
+        cloud_turn = _utterance_env("turn-2").model_copy(update={"call_id": "call-2"})
+        await publish(broker, UTTERANCES, cloud_turn)
+
+    assert [(t.call_id, t.event.text) for t in transcripts] == [
+        ("call-1", "heard locally"),
+        ("call-2", "heard by the cloud"),
+    ]
+
+
+def test_a_provider_the_worker_does_not_offer_falls_back_to_the_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    agents = AgentDirectory()
+    cloud = AgentSpec(agent_id="cloud", name="Cloud", stt=SpeechToText(provider="deepgram"))
+    agents.heard(envelope(AgentConfigured(agent=cloud), call_id="cloud", producer="agent"))
+    local = Transcriber(recognizer=ScriptedRecognizer())
+    choice = TranscriberChoice(default="whisper", transcribers={"whisper": local}, agents=agents)
+
+    choice.started("call-9", "cloud")
+
+    assert choice.of("call-9") is local
+    assert "wants STT provider deepgram, which this worker does not offer" in caplog.text
+    local.close()

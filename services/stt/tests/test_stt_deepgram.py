@@ -32,6 +32,7 @@ from voicebus_contracts.topics import TRANSCRIPTS, UTTERANCES
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
 from voicebus_stt.app import create_broker, recognizer_for, subscribe, transcriber_for
+from voicebus_stt.choice import TranscriberChoice
 from voicebus_stt.deepgram import DeepgramTranscriber, DeepgramUnavailableError
 from voicebus_stt.settings import SttSettings
 
@@ -278,7 +279,11 @@ async def test_the_stt_worker_publishes_the_deepgram_transcript() -> None:
         transcriber = transcriber_for(settings)
         bus = BusSettings(instance_id="test")
         broker = create_broker(bus)
-        subscribe(broker, transcriber, bus=bus)
+        subscribe(
+            broker,
+            TranscriberChoice(default="deepgram", transcribers={"deepgram": transcriber}),
+            bus=bus,
+        )
         transcripts: list[Envelope[FinalTranscript]] = []
 
         @broker.subscriber(TRANSCRIPTS.name)

@@ -4,29 +4,35 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import assert_never
+from typing import Annotated, assert_never
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from pydantic import Field
 
 from voicebus_contracts import (
+    CallEnded,
+    CallStarted,
+    CallStatusChanged,
+    DtmfReceived,
     Envelope,
     PartialTranscript,
     Utterance,
     UtteranceChunk,
-    UtteranceEvent,
     derived_id,
     envelope,
 )
-from voicebus_contracts.topics import PARTIAL_TRANSCRIPTS, TRANSCRIPTS, UTTERANCES
+from voicebus_contracts.topics import CALLS, PARTIAL_TRANSCRIPTS, TRANSCRIPTS, UTTERANCES
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
 from voicebus_stt.bundled_model import assemble_bundled_model
+from voicebus_stt.choice import TranscriberChoice
 from voicebus_stt.deepgram import DeepgramTranscriber
 from voicebus_stt.instant import InstantRecognizer
 from voicebus_stt.ports import SpeechRecognizer, UtteranceTranscriber
-from voicebus_stt.settings import SttSettings
+from voicebus_stt.settings import Provider, SttSettings
 from voicebus_stt.transcriber import PartialSink, Transcriber
 from voicebus_stt.whisper import WhisperRecognizer
 
@@ -57,26 +63,42 @@ def partials_to(broker: KafkaBroker) -> PartialSink:
     return publish_partial
 
 
-def subscribe(broker: KafkaBroker, transcriber: UtteranceTranscriber, *, bus: BusSettings) -> None:
-    """Give `broker` the STT subscriber, transcribing with `transcriber`."""
+SttInput = Annotated[
+    UtteranceChunk | Utterance | CallStarted | CallEnded | CallStatusChanged | DtmfReceived,
+    Field(discriminator="type"),
+]
+"""Turns' audio, and every event of the calls topic (what STT does not act on is skipped)."""
 
+
+def subscribe(broker: KafkaBroker, transcribers: TranscriberChoice, *, bus: BusSettings) -> None:
+    """Give `broker` the STT subscriber, each call heard by its transcriber in `transcribers`."""
+
+    # One subscriber for both topics (partitions assigned by range: a call's lifecycle and
+    # audio reach the same worker).
     @broker.subscriber(
-        UTTERANCES.name, **consumer_options(GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms)
+        UTTERANCES.name,
+        CALLS.name,
+        **consumer_options(GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
     )
-    async def on_utterances(env: Envelope[UtteranceEvent]) -> None:
-        if isinstance(env.event, UtteranceChunk):
-            try:
-                await transcriber.listen(env)  # type: ignore[arg-type]  # narrowed just above
-            except Exception:
-                log.exception("call %s: chunk of turn %s not heard", env.call_id, env.event.turn_id)
-            return
-        await transcribe(env)  # type: ignore[arg-type]  # the other kind is an Utterance
+    async def on_utterances_and_calls(env: Envelope[SttInput]) -> None:
+        match env.event:
+            case UtteranceChunk(turn_id=turn_id):
+                try:
+                    await transcribers.of(env.call_id).listen(env)  # type: ignore[arg-type]
+                except Exception:
+                    log.exception("call %s: chunk of turn %s not heard", env.call_id, turn_id)
+            case Utterance():
+                await transcribe(env)  # type: ignore[arg-type]  # narrowed by the match
+            case CallStarted(agent_id=agent_id):
+                transcribers.started(env.call_id, agent_id)
+            case CallEnded():
+                transcribers.ended(env.call_id)
 
     async def transcribe(env: Envelope[Utterance]) -> None:
         utterance = env.event
         started = time.perf_counter()
         try:
-            transcript = await transcriber.transcribe(utterance)
+            transcript = await transcribers.of(env.call_id).transcribe(utterance)
         except Exception:
             log.exception(
                 "call %s turn %s: utterance not transcribed, skipped",
@@ -119,9 +141,9 @@ def load_recognizer(settings: SttSettings) -> WhisperRecognizer:
     return recognizer
 
 
-def recognizer_for(settings: SttSettings) -> SpeechRecognizer:
-    """The local recognizer VOICEBUS_STT_PROVIDER names; Whisper is loaded only if chosen."""
-    match settings.provider:
+def recognizer_for(settings: SttSettings, provider: Provider | None = None) -> SpeechRecognizer:
+    """The local recognizer of `provider` (by default, VOICEBUS_STT_PROVIDER's)."""
+    match provider or settings.provider:
         case "whisper":
             return load_recognizer(settings)
         case "instant":
@@ -137,13 +159,18 @@ def recognizer_for(settings: SttSettings) -> SpeechRecognizer:
 
 
 def transcriber_for(
-    settings: SttSettings, *, on_partial: PartialSink | None = None
+    settings: SttSettings,
+    provider: Provider | None = None,
+    *,
+    on_partial: PartialSink | None = None,
 ) -> UtteranceTranscriber:
-    """The transcriber of the provider VOICEBUS_STT_PROVIDER names; partial transcripts (where
-    the provider makes them) go to `on_partial`."""
-    if settings.provider != "deepgram":
-        return Transcriber(recognizer=recognizer_for(settings), on_partial=on_partial)
-    assert settings.deepgram_api_key is not None  # SttSettings requires it for deepgram
+    """The transcriber of `provider` (by default, VOICEBUS_STT_PROVIDER's); partial transcripts
+    (where the provider makes them) go to `on_partial`."""
+    provider = provider or settings.provider
+    if provider != "deepgram":
+        return Transcriber(recognizer=recognizer_for(settings, provider), on_partial=on_partial)
+    if settings.deepgram_api_key is None:
+        raise ValueError("the deepgram STT provider needs DEEPGRAM_API_KEY")
     log.info(
         "STT provider 'deepgram': model %s at %s", settings.deepgram_model, settings.deepgram_url
     )
@@ -155,11 +182,31 @@ def transcriber_for(
     )
 
 
+def offered_providers(settings: SttSettings) -> list[Provider]:
+    """What this worker offers agents: VOICEBUS_STT_PROVIDER's provider, and Deepgram too
+    wherever DEEPGRAM_API_KEY is set."""
+    offered: list[Provider] = [settings.provider]
+    if settings.deepgram_api_key is not None and "deepgram" not in offered:
+        offered.append("deepgram")
+    return offered
+
+
 def create_app(settings: SttSettings, *, bus: BusSettings) -> FastStream:
-    """The STT worker, with its transcriber ready before it joins the bus."""
+    """The STT worker, with its transcribers ready before it joins the bus."""
     broker = create_broker(bus)
-    transcriber = transcriber_for(settings, on_partial=partials_to(broker))
-    subscribe(broker, transcriber, bus=bus)
+    agents = AgentDirectory()
+    agents.follow(broker)
+    on_partial = partials_to(broker)
+    transcribers = TranscriberChoice(
+        default=settings.provider,
+        transcribers={
+            provider: transcriber_for(settings, provider, on_partial=on_partial)
+            for provider in offered_providers(settings)
+        },
+        agents=agents,
+    )
+    log.info("STT providers offered to agents: %s", ", ".join(transcribers.providers))
+    subscribe(broker, transcribers, bus=bus)
     app = worker_app(broker, service=SERVICE, bus=bus)
-    app.after_shutdown(transcriber.close)
+    app.after_shutdown(transcribers.close)
     return app
