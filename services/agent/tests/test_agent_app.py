@@ -32,7 +32,16 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, SPEECH, TRANSCRIPTS, gateway_topic
+from voicebus_contracts.agents import AgentConfigured, AgentSpec, LanguageModel
+from voicebus_contracts.topics import (
+    AGENTS,
+    CALLS,
+    PLAYBACK,
+    REPLIES,
+    SPEECH,
+    TRANSCRIPTS,
+    gateway_topic,
+)
 from voicebus_devstack.fake_openai import FakeOpenAI
 from voicebus_runtime.bus import headers_of
 from voicebus_runtime.registry import CallRegistry
@@ -346,3 +355,38 @@ async def test_with_a_model_configured_the_agent_answers_with_it_and_its_tools_r
         "role": "user",
         "content": "Put me through to sales.",
     }
+
+
+async def test_each_call_gets_its_agents_greeting_prompt_and_model(
+    redis_url: str, redis: Redis, call_id: str
+) -> None:
+    async with FakeOpenAI() as model:
+        model.answer("Sales here. Which boat?")
+        sales = AgentSpec(
+            agent_id="sales",
+            name="Sales",
+            greeting="Sales desk, hello.",
+            system_prompt="You sell boats.",
+            llm=LanguageModel(model="boat-model", base_url=model.base_url),
+        )
+        settings = AgentSettings(llm_api_key=model.api_key)  # no model of the service's own
+        async with running(redis_url, redis, settings) as agent:
+            announced = envelope(AgentConfigured(agent=sales), call_id="sales", producer="agent")
+            await send(agent.broker, AGENTS.name, announced)
+            started = CallStarted(
+                transport="twilio",
+                agent_id="sales",
+                gateway_id=GATEWAY,
+                audio_in=TELEPHONE,
+                audio_out=TELEPHONE,
+            )
+            await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gw"))
+            heard = FinalTranscript(turn_id=f"{call_id}:t1", text="I want a boat.")
+            await send(
+                agent.broker, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt")
+            )
+
+    assert agent.said() == ["Sales desk, hello.", "", "Sales here.", "Which boat?", ""]
+    [request] = model.requests
+    assert request["model"] == "boat-model"
+    assert request["messages"][0] == {"role": "system", "content": "You sell boats."}

@@ -21,9 +21,7 @@ def test_split_sentences_cuts_at_sentence_ends() -> None:
 
 
 async def test_each_sentence_is_a_chunk_and_an_empty_last_chunk_closes_the_reply() -> None:
-    conversation = Conversation(
-        call_id="CA1", store=MemoryConversationStore(), responder=AcknowledgingResponder()
-    )
+    conversation = Conversation(call_id="CA1", store=MemoryConversationStore())
     chunks = [c async for c in chunks_of(conversation.greet("Hi. How can I help?"))]
     assert [(c.seq, c.text, c.last) for c in chunks] == [
         (0, "Hi.", False),
@@ -36,8 +34,10 @@ async def test_each_sentence_is_a_chunk_and_an_empty_last_chunk_closes_the_reply
 
 async def test_answer_records_the_caller_and_acknowledges_what_was_heard() -> None:
     store = MemoryConversationStore()
-    conversation = Conversation(call_id="CA1", store=store, responder=AcknowledgingResponder())
-    reply = await conversation.answer(turn_id="CA1:t1", caller_text="I want a pizza.")
+    conversation = Conversation(call_id="CA1", store=store)
+    reply = await conversation.answer(
+        turn_id="CA1:t1", caller_text="I want a pizza.", responder=AcknowledgingResponder()
+    )
     sentences = await collect(reply.sentences)
     assert sentences[0] == "I heard you say: I want a pizza."
     assert reply.in_reply_to == "CA1:t1"
@@ -47,9 +47,11 @@ async def test_answer_records_the_caller_and_acknowledges_what_was_heard() -> No
 
 async def test_a_redelivered_turn_is_recorded_once() -> None:
     store = MemoryConversationStore()
-    conversation = Conversation(call_id="CA1", store=store, responder=AcknowledgingResponder())
-    await conversation.answer(turn_id="CA1:t1", caller_text="hello")
-    await conversation.answer(turn_id="CA1:t1", caller_text="hello")
+    conversation = Conversation(call_id="CA1", store=store)
+    for _ in range(2):
+        await conversation.answer(
+            turn_id="CA1:t1", caller_text="hello", responder=AcknowledgingResponder()
+        )
     assert len(await store.history("CA1")) == 1
 
 
@@ -66,9 +68,7 @@ PAUSE = ReplyPaused(reply_id="CA1:t1:reply", turn_id="CA1:t2", sentence=1, fract
 
 
 async def test_a_paused_reply_comes_with_its_sentences_until_settled_for_good() -> None:
-    conversation = Conversation(
-        call_id="CA1", store=MemoryConversationStore(), responder=AcknowledgingResponder()
-    )
+    conversation = Conversation(call_id="CA1", store=MemoryConversationStore())
     assert await conversation.paused_reply() is None
     await conversation.said("CA1:t1:reply", ["One.", "Two three."])
     await conversation.pause(PAUSE)
@@ -82,7 +82,7 @@ async def test_a_paused_reply_comes_with_its_sentences_until_settled_for_good() 
 
 async def test_an_interrupted_reply_keeps_only_what_was_heard() -> None:
     store = MemoryConversationStore()
-    conversation = Conversation(call_id="CA1", store=store, responder=AcknowledgingResponder())
+    conversation = Conversation(call_id="CA1", store=store)
     await conversation.said("CA1:t1:reply", ["One.", "Two three."])
     await conversation.heard("CA1:t1:reply", "One. Two")
     [message] = await store.history("CA1")
@@ -91,8 +91,10 @@ async def test_an_interrupted_reply_keeps_only_what_was_heard() -> None:
 
 async def test_a_reply_interrupted_before_its_first_word_leaves_the_history() -> None:
     store = MemoryConversationStore()
-    conversation = Conversation(call_id="CA1", store=store, responder=AcknowledgingResponder())
-    await conversation.answer(turn_id="CA1:t1", caller_text="hello")
+    conversation = Conversation(call_id="CA1", store=store)
+    await conversation.answer(
+        turn_id="CA1:t1", caller_text="hello", responder=AcknowledgingResponder()
+    )
     await conversation.said("CA1:t1:reply", ["One."])
     await conversation.heard("CA1:t1:reply", "")
     await conversation.said("CA1:t1:reply", ["One."])  # redelivered: it stays out

@@ -11,7 +11,6 @@ from uuid import UUID
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-from openai import AsyncOpenAI
 from pydantic import Field
 from redis.asyncio import Redis
 
@@ -19,12 +18,13 @@ from voicebus_agent.conversation import Conversation, Reply, chunks_of
 from voicebus_agent.endpointing import HeldTurn, HeldTurns, sounds_finished
 from voicebus_agent.history import RedisConversationStore
 from voicebus_agent.keypad import Keypad, KeypadEntry
-from voicebus_agent.llm import LlmResponder, LlmSettings
+from voicebus_agent.models import ModelResponders
 from voicebus_agent.ports import ConversationStore, Responder
+from voicebus_agent.profiles import Profile, Profiles
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.tools import CallTools
-from voicebus_agent.turns import Backchannels, Interrupt, Resume, settle
+from voicebus_agent.turns import Interrupt, Resume, settle
 from voicebus_contracts import (
     MAX_TEXT_CHARS,
     CallEnded,
@@ -45,6 +45,7 @@ from voicebus_contracts import (
     envelope,
 )
 from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, SPEECH, TRANSCRIPTS
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.control import CallControl
 from voicebus_runtime.registry import CallRegistry
@@ -82,19 +83,17 @@ class Agent:
         broker: KafkaBroker,
         store: ConversationStore,
         control: CallControl,
-        responder: Responder,
+        registry: CallRegistry,
+        profiles: Profiles,
         settings: AgentSettings,
     ) -> None:
         self._broker = broker
         self._store = store
         self._control = control
-        self._responder = responder
-        self._greeting = settings.greeting
-        self._backchannels = Backchannels.of(
-            settings.backchannel_words,
-            max_words=settings.backchannel_max_words,
-            max_ms=settings.backchannel_max_ms,
-        )
+        self._registry = registry
+        self._profiles = profiles
+        self._agent_of: dict[str, str] = {}
+        """The agent of each call this worker saw start; others are looked up in Redis."""
         self._keypad = Keypad(pause_s=settings.dtmf_timeout_ms / 1000, on_pause=self._keys_paused)
         self._held = HeldTurns(
             wait_s=settings.unfinished_turn_wait_ms / 1000, on_quiet=self._caller_quiet
@@ -107,6 +106,7 @@ class Agent:
                 case CallStarted() as started:
                     await self._greet(env, started)
                 case CallEnded():
+                    self._agent_of.pop(env.call_id, None)
                     self._keypad.forget(env.call_id)
                     self._held.call_ended(env.call_id)
                 case SpeechStarted():
@@ -127,7 +127,15 @@ class Agent:
         self._held.close()
 
     def _conversation(self, call_id: str) -> Conversation:
-        return Conversation(call_id=call_id, store=self._store, responder=self._responder)
+        return Conversation(call_id=call_id, store=self._store)
+
+    async def _profile(self, call_id: str) -> Profile:
+        """How the call's agent behaves; the agent comes from the call's start, or from its
+        route in Redis when another worker saw it start."""
+        agent_id = self._agent_of.get(call_id)
+        if agent_id is None and (route := await self._registry.lookup(call_id)) is not None:
+            agent_id = self._agent_of[call_id] = route.agent_id
+        return self._profiles.of(agent_id)
 
     async def _speak(self, call_id: str, reply: Reply, *, cause: UUID, stamps: StageStamps) -> None:
         sentences: list[str] = []
@@ -145,7 +153,9 @@ class Agent:
 
     async def _greet(self, env: Envelope[AgentInput], started: CallStarted) -> None:
         log.info("call %s started (agent %s): greeting", env.call_id, started.agent_id)
-        reply = self._conversation(env.call_id).greet(self._greeting)
+        self._agent_of[env.call_id] = started.agent_id
+        greeting = self._profiles.of(started.agent_id).greeting
+        reply = self._conversation(env.call_id).greet(greeting)
         await self._speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
 
     async def _answer(
@@ -154,12 +164,16 @@ class Agent:
         if not text.strip():
             log.info("call %s turn %s: nothing heard, no reply", call_id, turn_id)
             return
-        reply = await self._conversation(call_id).answer(turn_id=turn_id, caller_text=text)
+        responder = (await self._profile(call_id)).responder
+        reply = await self._conversation(call_id).answer(
+            turn_id=turn_id, caller_text=text, responder=responder
+        )
         await self._speak(call_id, reply, cause=cause, stamps=stamps)
 
     async def _hear(self, env: Envelope[AgentInput], transcript: FinalTranscript) -> None:
         paused = await self._conversation(env.call_id).paused_reply()
-        match settle(transcript, paused, backchannels=self._backchannels):
+        profile = await self._profile(env.call_id)
+        match settle(transcript, paused, backchannels=profile.backchannels):
             case Resume() as resumed:
                 await self._resume(env.call_id, transcript, resumed, cause=env.event_id)
                 return
@@ -171,7 +185,7 @@ class Agent:
         turn = self._turn_of(env, transcript, after=held)
         if not sounds_finished(turn.text):
             log.info("call %s turn %s trails off: holding it", env.call_id, turn.turn_id)
-            self._held.hold(env.call_id, turn)
+            self._held.hold(env.call_id, turn, wait_s=profile.unfinished_turn_wait_s)
             return
         await self._answer_turn(env.call_id, turn)
 
@@ -256,30 +270,14 @@ class Agent:
                 await self._answer_keys(call_id, entry)
 
 
-def responder_for(settings: AgentSettings, control: CallControl) -> Responder:
-    """The model VOICEBUS_AGENT_LLM_MODEL names, with the call tools; without one, the offline
-    responder."""
-    if not settings.llm_model:
+def responder_for(settings: AgentSettings, models: ModelResponders) -> Responder:
+    """The service's model (VOICEBUS_AGENT_LLM_MODEL); without one, the offline responder."""
+    model = models.service_model()
+    if model is None:
         log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): answering offline")
         return AcknowledgingResponder()
-    key = settings.llm_api_key
-    client = AsyncOpenAI(
-        base_url=settings.llm_base_url,
-        # Local OpenAI-compatible servers take any key; OpenAI's own requires one (settings).
-        api_key=key.get_secret_value() if key else "unused",
-    )
-    log.info("LLM %s at %s", settings.llm_model, settings.llm_base_url or "OpenAI")
-    return LlmResponder(
-        client=client,
-        settings=LlmSettings(
-            model=settings.llm_model,
-            system_prompt=settings.system_prompt,
-            temperature=settings.llm_temperature,
-            filler=settings.filler,
-            filler_after_s=settings.filler_after_ms / 1000,
-        ),
-        toolbox=CallTools(control),
-    )
+    log.info("LLM %s at %s", model.model, model.base_url or "OpenAI")
+    return models(model, settings.system_prompt)
 
 
 def build(
@@ -288,12 +286,22 @@ def build(
     broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
     app = worker_app(broker, service=SERVICE, bus=bus)
     redis = Redis.from_url(bus.redis_url)
-    control = CallControl(broker=broker, registry=CallRegistry(redis), producer=SERVICE)
+    registry = CallRegistry(redis)
+    control = CallControl(broker=broker, registry=registry, producer=SERVICE)
+    agents = AgentDirectory()
+    agents.follow(broker)
+    models = ModelResponders(settings, CallTools(control))
     agent = Agent(
         broker=broker,
         store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
         control=control,
-        responder=responder or responder_for(settings, control),
+        registry=registry,
+        profiles=Profiles(
+            settings=settings,
+            agents=agents,
+            responder=responder or responder_for(settings, models),
+            responder_of=models,
+        ),
         settings=settings,
     )
 

@@ -37,12 +37,11 @@ async def _from_list(sentences: Iterable[str]) -> AsyncIterator[str]:
 
 
 class Conversation:
-    """One call's conversation: history in a store, replies from a responder."""
+    """One call's conversation: its history in a store."""
 
-    def __init__(self, *, call_id: str, store: ConversationStore, responder: Responder) -> None:
+    def __init__(self, *, call_id: str, store: ConversationStore) -> None:
         self.call_id = call_id
         self._store = store
-        self._responder = responder
 
     def greet(self, greeting: str) -> Reply:
         return Reply(
@@ -51,8 +50,8 @@ class Conversation:
             sentences=_from_list(split_sentences(greeting)),
         )
 
-    async def answer(self, *, turn_id: str, caller_text: str) -> Reply:
-        """Record what the caller said and start the reply to it."""
+    async def answer(self, *, turn_id: str, caller_text: str, responder: Responder) -> Reply:
+        """Record what the caller said and start `responder`'s reply to it."""
         history = await self._store.append(
             self.call_id, Message(id=turn_id, role="user", text=caller_text)
         )
@@ -61,7 +60,7 @@ class Conversation:
         return Reply(
             reply_id=f"{turn_id}:reply",
             in_reply_to=turn_id,
-            sentences=self._responder.respond(history[:upto], call_id=self.call_id),
+            sentences=responder.respond(history[:upto], call_id=self.call_id),
         )
 
     async def said(self, reply_id: str, sentences: Sequence[str]) -> None:

@@ -76,10 +76,11 @@ class HeldTurns:
         self._held: dict[str, HeldTurn] = {}
         self._speaking: set[str] = set()
 
-    def hold(self, call_id: str, turn: HeldTurn) -> None:
+    def hold(self, call_id: str, turn: HeldTurn, *, wait_s: float | None = None) -> None:
+        """Hold `turn` for `wait_s` of quiet (by default, this worker's `wait_s`)."""
         self._held[call_id] = turn
-        wait_s = self._max_hold_s if call_id in self._speaking else self._wait_s
-        self._timers.start(call_id, wait_s)
+        quiet_s = self._wait_s if wait_s is None else wait_s
+        self._timers.start(call_id, self._max_hold_s if call_id in self._speaking else quiet_s)
 
     def speech_started(self, call_id: str) -> None:
         """The caller is speaking: a held turn waits for the transcript that will join it."""

@@ -1,0 +1,93 @@
+"""How the agent of a call behaves: the service's settings, with what its agent sets itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from voicebus_agent.ports import Responder
+from voicebus_agent.settings import AgentSettings
+from voicebus_agent.turns import Backchannels
+from voicebus_contracts.agents import AgentSpec, LanguageModel
+from voicebus_runtime.agents import AgentDirectory
+
+ResponderFactory = Callable[[LanguageModel, str], Responder]
+"""Makes the responder of an agent's model, given its system prompt."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    greeting: str
+    backchannels: Backchannels
+    unfinished_turn_wait_s: float
+    responder: Responder
+
+
+class Profiles:
+    """Each agent's profile, from the agent directory; an agent nobody announced (or none) gets
+    the service's own. Profiles are rebuilt when their agent changes."""
+
+    def __init__(
+        self,
+        *,
+        settings: AgentSettings,
+        agents: AgentDirectory,
+        responder: Responder,
+        responder_of: ResponderFactory,
+    ) -> None:
+        self._settings = settings
+        self._agents = agents
+        self._responder_of = responder_of
+        self.default = Profile(
+            greeting=settings.greeting,
+            backchannels=self._backchannels(settings.backchannel_words),
+            unfinished_turn_wait_s=settings.unfinished_turn_wait_ms / 1000,
+            responder=responder,
+        )
+        self._built: dict[str, tuple[AgentSpec, Profile]] = {}
+
+    def of(self, agent_id: str | None) -> Profile:
+        agent = None if agent_id is None else self._agents.get(agent_id)
+        if agent is None:
+            return self.default
+        built = self._built.get(agent.agent_id)
+        if built is None or built[0] != agent:
+            built = (agent, self._profile(agent))
+            self._built[agent.agent_id] = built
+        return built[1]
+
+    def _profile(self, agent: AgentSpec) -> Profile:
+        turn_taking = agent.turn_taking
+        wait_ms = turn_taking.unfinished_turn_wait_ms
+        prompt = agent.system_prompt or self._settings.system_prompt
+        return Profile(
+            greeting=agent.greeting or self.default.greeting,
+            backchannels=(
+                self.default.backchannels
+                if turn_taking.backchannel_words is None
+                else self._backchannels(turn_taking.backchannel_words)
+            ),
+            unfinished_turn_wait_s=(
+                self.default.unfinished_turn_wait_s if wait_ms is None else wait_ms / 1000
+            ),
+            responder=self._responder(agent, prompt),
+        )
+
+    def _responder(self, agent: AgentSpec, prompt: str) -> Responder:
+        """The agent's model, or the service's with the agent's prompt; else the service's."""
+        settings = self._settings
+        model = agent.llm
+        if model is None and agent.system_prompt and settings.llm_model:
+            model = LanguageModel(
+                model=settings.llm_model,
+                base_url=settings.llm_base_url,
+                temperature=settings.llm_temperature,
+            )
+        return self.default.responder if model is None else self._responder_of(model, prompt)
+
+    def _backchannels(self, words: tuple[str, ...]) -> Backchannels:
+        return Backchannels.of(
+            words,
+            max_words=self._settings.backchannel_max_words,
+            max_ms=self._settings.backchannel_max_ms,
+        )
