@@ -9,6 +9,8 @@ import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -25,7 +27,7 @@ from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
 
-from .conftest import TWILIO_CONNECTED, Running, open_call, twilio_media, until
+from .conftest import TWILIO_CONNECTED, Running, open_call, serve, stop, twilio_media, until
 
 
 async def test_a_call_streams_both_ways(running: Running) -> None:
@@ -188,4 +190,44 @@ async def test_calls_api_without_analytics_is_unavailable() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         response = await client.get("/api/calls/CA1")
     assert response.status_code == 503
-    assert "analytics service unreachable" in response.json()["detail"]
+    assert "the analytics service unreachable" in response.json()["detail"]
+
+
+async def test_the_agents_api_is_answered_by_the_agent_service() -> None:
+    agent_service = FastAPI()
+    received: list[tuple[str, str, bytes]] = []
+
+    @agent_service.api_route("/api/agents", methods=["GET", "POST"])
+    @agent_service.api_route("/api/agents/{agent_id}", methods=["GET", "PUT", "DELETE"])
+    async def agents(request: Request) -> JSONResponse:
+        received.append((request.method, request.url.path, await request.body()))
+        return JSONResponse({"detail": "taken"}, status_code=409)
+
+    server, task, port = await serve(agent_service)
+    settings = GatewaySettings(agents_url=f"http://127.0.0.1:{port}")
+    transport = httpx.ASGITransport(app=create_app(settings, BusSettings()))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            created = await client.post("/api/agents", json={"agent_id": "sales"})
+            replaced = await client.put("/api/agents/sales", json={"agent_id": "sales"})
+            deleted = await client.delete("/api/agents/sales")
+    finally:
+        await stop(server, task)
+
+    assert [r.status_code for r in (created, replaced, deleted)] == [409, 409, 409]
+    assert created.json() == {"detail": "taken"}
+    assert [(method, path) for method, path, _ in received] == [
+        ("POST", "/api/agents"),
+        ("PUT", "/api/agents/sales"),
+        ("DELETE", "/api/agents/sales"),
+    ]
+    assert json.loads(received[0][2]) == {"agent_id": "sales"}
+
+
+async def test_the_agents_api_without_the_agent_service_is_unavailable() -> None:
+    app = create_app(GatewaySettings(agents_url="http://127.0.0.1:9"), BusSettings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        response = await client.get("/api/agents")
+    assert response.status_code == 503
+    assert "the agent service unreachable" in response.json()["detail"]

@@ -8,10 +8,13 @@ import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from voicebus_contracts import envelope
+from voicebus_contracts.agents import AgentConfigured, AgentSpec
 from voicebus_contracts.topics import CALLS
 from voicebus_gateway.app import create_app
 from voicebus_gateway.settings import GatewaySettings
@@ -37,10 +40,15 @@ PUBLIC_URL = "https://voice.example.com/edge"
 
 
 async def post_voice(
-    settings: GatewaySettings, form: dict[str, str], headers: dict[str, str]
+    settings: GatewaySettings,
+    form: dict[str, str],
+    headers: dict[str, str],
+    *,
+    app: FastAPI | None = None,
 ) -> httpx.Response:
-    """POST Twilio's voice webhook to a gateway reached through a proxy at 10.0.0.7."""
-    transport = httpx.ASGITransport(app=create_app(settings, BusSettings()))
+    """POST Twilio's voice webhook to a gateway (`app`, or one made with `settings`) reached
+    through a proxy at 10.0.0.7."""
+    transport = httpx.ASGITransport(app=app or create_app(settings, BusSettings()))
     async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.7:8080") as client:
         return await client.post("/twilio/voice", data=form, headers=headers)
 
@@ -116,6 +124,23 @@ async def test_the_number_called_chooses_the_agent(analytics_url: str) -> None:
         sig = signature(f"{PUBLIC_URL}/twilio/voice", form)
         response = await post_voice(settings, form, {"X-Twilio-Signature": sig})
         assert stream_of(response.text)[1]["agent_id"] == agent
+
+
+async def test_an_agent_that_claims_the_number_called_answers_it(analytics_url: str) -> None:
+    settings = gateway_settings(
+        analytics_url, public_url=PUBLIC_URL, number_agents={"+15550100002": "sales"}
+    )
+    app = create_app(settings, BusSettings())
+    support = AgentSpec(agent_id="support", name="Support", phone_numbers=("+15550100002",))
+    announced = envelope(AgentConfigured(agent=support), call_id="support", producer="agent")
+    app.state.gateway.agents.heard(announced)
+    form = voice_form("CA1", to="+15550100002")
+    sig = signature(f"{PUBLIC_URL}/twilio/voice", form)
+
+    response = await post_voice(settings, form, {"X-Twilio-Signature": sig}, app=app)
+
+    # The agent catalog wins over the environment's mapping.
+    assert stream_of(response.text)[1]["agent_id"] == "support"
 
 
 def test_number_agents_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

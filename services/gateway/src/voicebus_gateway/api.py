@@ -1,4 +1,5 @@
-"""The calls API: place calls, control live ones, read the record (kept by analytics)."""
+"""The public API: calls (place them, control live ones, read their record, kept by analytics)
+and agents (kept by the agent service)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ import logging
 
 import httpx
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicebus_contracts import CallCommand, HangUp, SendDtmf, TransferCall
 from voicebus_gateway.ports import Dialer, DialError, OutboundCall
 from voicebus_gateway.twilio.carrier import CarrierNotConfiguredError
+from voicebus_gateway.upstream import forward
 from voicebus_runtime.control import CallControl
 
 log = logging.getLogger(__name__)
+
+ANALYTICS = "the analytics service"
+AGENT_SERVICE = "the agent service"
 
 
 class PlacedCall(BaseModel):
@@ -38,7 +42,6 @@ def calls_routes(
 ) -> APIRouter:
     """The routes; `analytics` is a client of the analytics service (its owner closes it)."""
     router = APIRouter(prefix="/api/calls", tags=["calls"])
-    analytics_url = str(analytics.base_url)
 
     @router.post("", status_code=201)
     async def place_call(call: OutboundCall) -> PlacedCall:
@@ -71,27 +74,41 @@ def calls_routes(
         """Press keys on the call (0-9, *, #, A-D; `w` waits half a second)."""
         return await command(call_id, body)
 
-    async def forward_to_analytics(request: Request) -> Response:
-        """The analytics service's answer to the same GET, status and body as they are."""
-        try:
-            upstream = await analytics.get(request.url.path, params=request.query_params)
-        except httpx.TransportError as exc:
-            log.warning("analytics unreachable at %s: %s", analytics_url, exc)
-            return JSONResponse(
-                {"detail": f"analytics service unreachable at {analytics_url}"}, status_code=503
-            )
-        return Response(
-            upstream.content,
-            status_code=upstream.status_code,
-            media_type=upstream.headers.get("content-type"),
-        )
-
     @router.get("")
     async def list_calls(request: Request) -> Response:
-        return await forward_to_analytics(request)
+        return await forward(analytics, request, owner=ANALYTICS)
 
     @router.get("/{call_id}")
     async def get_call(call_id: str, request: Request) -> Response:
-        return await forward_to_analytics(request)
+        return await forward(analytics, request, owner=ANALYTICS)
+
+    return router
+
+
+def agents_routes(*, agents: httpx.AsyncClient) -> APIRouter:
+    """The agents API, kept by the agent service (`agents` is a client of it)."""
+    router = APIRouter(prefix="/api/agents", tags=["agents"])
+
+    @router.get("")
+    async def list_agents(request: Request) -> Response:
+        return await forward(agents, request, owner=AGENT_SERVICE)
+
+    @router.post("")
+    async def create_agent(request: Request) -> Response:
+        """Create an agent (an AgentSpec); 409 if its id or one of its numbers is taken."""
+        return await forward(agents, request, owner=AGENT_SERVICE)
+
+    @router.get("/{agent_id}")
+    async def get_agent(agent_id: str, request: Request) -> Response:
+        return await forward(agents, request, owner=AGENT_SERVICE)
+
+    @router.put("/{agent_id}")
+    async def replace_agent(agent_id: str, request: Request) -> Response:
+        """Replace the agent with this AgentSpec; calls started from now on use it."""
+        return await forward(agents, request, owner=AGENT_SERVICE)
+
+    @router.delete("/{agent_id}")
+    async def delete_agent(agent_id: str, request: Request) -> Response:
+        return await forward(agents, request, owner=AGENT_SERVICE)
 
     return router

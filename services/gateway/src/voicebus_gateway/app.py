@@ -37,7 +37,7 @@ from voicebus_contracts.topics import (
     TRANSCRIPTS,
     gateway_topic,
 )
-from voicebus_gateway.api import calls_routes
+from voicebus_gateway.api import agents_routes, calls_routes
 from voicebus_gateway.campaigns import Campaigns, campaign_routes
 from voicebus_gateway.health import check_health
 from voicebus_gateway.placements import Placements
@@ -49,6 +49,7 @@ from voicebus_gateway.twilio.media import MediaStreams
 from voicebus_gateway.twilio.security import StreamTokens, WebhookVerifier
 from voicebus_gateway.twilio.webhooks import twilio_routes
 from voicebus_gateway.web import web_routes
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker
 from voicebus_runtime.control import CallControl
 from voicebus_runtime.heartbeat import Heartbeat, LivenessBoard
@@ -57,7 +58,7 @@ from voicebus_runtime.settings import BusSettings
 
 log = logging.getLogger(__name__)
 
-ANALYTICS_TIMEOUT_S = 5.0
+UPSTREAM_TIMEOUT_S = 5.0
 REDIS_CONNECTIONS = 100
 REDIS_WAIT_S = 5.0
 CallActivityEvent = Annotated[
@@ -129,8 +130,13 @@ class Gateway:
             carrier=self.carrier,
         )
         self.analytics = httpx.AsyncClient(
-            base_url=settings.analytics_url, timeout=ANALYTICS_TIMEOUT_S
+            base_url=settings.analytics_url, timeout=UPSTREAM_TIMEOUT_S
         )
+        self.agent_service = httpx.AsyncClient(
+            base_url=settings.agents_url, timeout=UPSTREAM_TIMEOUT_S
+        )
+        self.agents = AgentDirectory()
+        self.agents.follow(self.broker)
         fetch_wait = bus.kafka_fetch_max_wait_ms
         self.broker.subscriber(
             gateway_topic(self.gateway_id).name,
@@ -164,6 +170,7 @@ class Gateway:
         await self.broker.stop()
         await self.carrier.aclose()
         await self.analytics.aclose()
+        await self.agent_service.aclose()
         await self.redis.aclose()
 
     async def on_gateway(self, env: Envelope[GatewayEvent]) -> None:
@@ -206,6 +213,7 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
             tokens=gateway.media.tokens,
             media=gateway.media,
             on_status=gateway.campaigns.on_call_status,
+            agents=gateway.agents,
         )
     )
     app.include_router(campaign_routes(gateway.campaigns))
@@ -213,4 +221,5 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
     app.include_router(
         calls_routes(dialer=gateway.carrier, control=gateway.control, analytics=gateway.analytics)
     )
+    app.include_router(agents_routes(agents=gateway.agent_service))
     return app

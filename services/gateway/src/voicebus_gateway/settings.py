@@ -35,6 +35,8 @@ class GatewaySettings(BaseSettings):
     analytics_url: str = Field(
         default="http://127.0.0.1:8081", validation_alias="VOICEBUS_ANALYTICS_URL"
     )
+    agents_url: str = Field(default="http://127.0.0.1:8082", validation_alias="VOICEBUS_AGENTS_URL")
+    """The agent service's API, which keeps the agents."""
     default_agent: str = Field(default="default", min_length=1, max_length=128)
     """The agent a call talks to when nothing else chooses one."""
     number_agents: Annotated[dict[str, str], NoDecode] = {}

@@ -30,6 +30,7 @@ from voicebus_gateway.twilio.security import (
     signed_url,
 )
 from voicebus_gateway.twilio.twiml import MEDIA_PATH, connect_to_stream, media_stream_url
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import publish
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,12 @@ def twilio_routes(
     tokens: StreamTokens | None,
     media: MediaStreams,
     on_status: StatusListener,
+    agents: AgentDirectory,
 ) -> APIRouter:
     """Twilio's routes; `verifier` and `tokens` are None when TWILIO_AUTH_TOKEN is not set,
-    and then every webhook and stream is refused, saying so."""
+    and then every webhook and stream is refused, saying so. The agent of an inbound call is
+    the one that claims the number called (`agents`), else the settings' mapping, else the
+    default agent."""
     router = APIRouter(tags=["twilio"])
 
     async def verified_form(request: Request) -> dict[str, str] | Response:
@@ -108,8 +112,12 @@ def twilio_routes(
             parameters[AGENT_PARAMETER] = placement.agent_id
             parameters[PLACEMENT_PARAMETER] = placement_id
         else:
-            parameters[AGENT_PARAMETER] = settings.number_agents.get(
-                form.get("To", ""), settings.default_agent
+            called = form.get("To", "")
+            claimed = agents.for_number(called)
+            parameters[AGENT_PARAMETER] = (
+                claimed.agent_id
+                if claimed is not None
+                else settings.number_agents.get(called, settings.default_agent)
             )
         assert tokens is not None  # verified_form refused the webhook otherwise
         parameters[TOKEN_PARAMETER] = tokens.issue(call_sid, parameters)
