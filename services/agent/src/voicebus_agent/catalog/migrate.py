@@ -1,0 +1,9 @@
+"""Schema migrations of the agent catalog's tables (Alembic, shipped inside the package)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voicebus_sql.migrations import Migrations
+
+MIGRATIONS = Migrations(Path(__file__).with_name("alembic.ini"))
