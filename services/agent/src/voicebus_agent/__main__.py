@@ -1,15 +1,47 @@
-"""`voicebus-agent`: run the agent worker."""
+"""`voicebus-agent [serve]` runs the agent service (the worker and the agents API);
+`voicebus-agent migrate` migrates the agent catalog's tables."""
 
-from voicebus_agent.app import build
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+
+import uvicorn
+
+from voicebus_agent.catalog.migrate import MIGRATIONS
+from voicebus_agent.catalog.settings import CatalogSettings
 from voicebus_agent.settings import AgentSettings
-from voicebus_runtime.service import run
+from voicebus_runtime.logs import configure_logging
 from voicebus_runtime.settings import BusSettings
+from voicebus_sql.engine import redacted
+
+log = logging.getLogger("voicebus_agent")
 
 
-def main() -> None:
-    bus = BusSettings()
-    app, _ = build(settings=AgentSettings(), bus=bus)
-    run(app, bus=bus)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="voicebus-agent", description=__doc__)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "migrate"],
+        default="serve",
+        help="serve: run the agent service (default); migrate: alembic upgrade head",
+    )
+    command = parser.parse_args(argv).command
+    catalog, bus = CatalogSettings(), BusSettings()
+    configure_logging(bus.log_level)
+    if command == "migrate":
+        log.info("migrating the agent catalog in %s", redacted(catalog.database_url))
+        MIGRATIONS.upgrade(catalog.database_url)
+        return
+    from voicebus_agent.app import create_service  # noqa: PLC0415 - migrate needs no worker
+
+    service = create_service(settings=AgentSettings(), catalog_settings=catalog, bus=bus)
+    config = uvicorn.Config(service, host=catalog.api_host, port=catalog.api_port, log_config=None)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(uvicorn.Server(config).serve())
 
 
 if __name__ == "__main__":

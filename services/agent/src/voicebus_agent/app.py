@@ -6,14 +6,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 from uuid import UUID
 
+from fastapi import FastAPI
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from pydantic import Field
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 
+from voicebus_agent.catalog.api import Announce, agents_router
+from voicebus_agent.catalog.settings import CatalogSettings
+from voicebus_agent.catalog.store import SqlAgentCatalog
 from voicebus_agent.conversation import Conversation, Reply, chunks_of
 from voicebus_agent.endpointing import HeldTurn, HeldTurns, sounds_finished
 from voicebus_agent.history import RedisConversationStore
@@ -44,13 +51,15 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, SPEECH, TRANSCRIPTS
+from voicebus_contracts.agents import AgentConfigured, AgentRemoved
+from voicebus_contracts.topics import AGENTS, CALLS, PLAYBACK, REPLIES, SPEECH, TRANSCRIPTS
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.control import CallControl
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
+from voicebus_sql.engine import create_engine, redacted
 
 SERVICE = "agent"
 AgentInput = Annotated[
@@ -325,3 +334,55 @@ def build(
         await redis.aclose()
 
     return app, broker
+
+
+def announcer(broker: KafkaBroker) -> Announce:
+    """Puts a change of the agent catalog on `voicebus.agents`, keyed by the agent's id."""
+
+    async def announce(change: AgentConfigured | AgentRemoved) -> None:
+        agent_id = change.agent.agent_id if isinstance(change, AgentConfigured) else change.agent_id
+        await publish(broker, AGENTS, envelope(change, call_id=agent_id, producer=SERVICE))
+
+    return announce
+
+
+def create_service(
+    *,
+    settings: AgentSettings,
+    catalog_settings: CatalogSettings,
+    bus: BusSettings,
+    responder: Responder | None = None,
+) -> FastAPI:
+    """The agent service: the worker, and the agents API over the catalog; the worker starts
+    and stops with the API. Every stored agent is announced again at start, so services that
+    start later, and a bus that lost its catalog, learn all of them."""
+    worker, broker = build(settings=settings, bus=bus, responder=responder)
+    engine = create_engine(catalog_settings.database_url)
+    catalog = SqlAgentCatalog(engine)
+    announce = announcer(broker)
+
+    @worker.after_startup
+    async def announce_every_agent() -> None:
+        try:
+            agents = await catalog.list()
+        except SQLAlchemyError as exc:
+            raise RuntimeError(
+                f"cannot read the agent catalog at {redacted(catalog_settings.database_url)} "
+                f"(run `voicebus-agent migrate` first?): {exc}"
+            ) from exc
+        for agent in agents:
+            await announce(AgentConfigured(agent=agent))
+        log.info("%d agents announced", len(agents))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            await engine.dispose()
+
+    api = FastAPI(title="voicebus agent service", lifespan=lifespan)
+    api.include_router(agents_router(catalog, announce))
+    return api

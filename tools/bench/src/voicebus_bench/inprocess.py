@@ -89,11 +89,11 @@ class InProcessPipeline:
             utterance = self._hear(call_id, speech)
             transcript = await self._transcriber.transcribe(utterance.event)
             stamps = utterance.stamps.stamp(transcribed=time.time())
-            conversation = Conversation(
-                call_id=call_id, store=MemoryConversationStore(), responder=AcknowledgingResponder()
-            )
+            conversation = Conversation(call_id=call_id, store=MemoryConversationStore())
             reply = await conversation.answer(
-                turn_id=transcript.turn_id, caller_text=transcript.text
+                turn_id=transcript.turn_id,
+                caller_text=transcript.text,
+                responder=AcknowledgingResponder(),
             )
             async for chunk in chunks_of(reply):
                 if chunk.seq == 0:

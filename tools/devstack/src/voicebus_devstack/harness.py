@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from voicebus_devstack.caller import TwilioCaller, dial_in
-from voicebus_devstack.settings import GATEWAY_PORT_STEP, StackSettings, twilio_auth_token
+from voicebus_devstack.caller import DEFAULT_TO, TwilioCaller, dial_in
+from voicebus_devstack.settings import REPLICA_PORT_STEP, StackSettings, twilio_auth_token
 
 
 class StackNotReadyError(RuntimeError):
@@ -42,7 +42,7 @@ def _gateway_ports(replicas: int) -> list[int]:
     """Free ports for `replicas` gateways, spaced as the supervisor spaces them."""
     while True:
         base = free_port()
-        ports = [base + i * GATEWAY_PORT_STEP for i in range(replicas)]
+        ports = [base + i * REPLICA_PORT_STEP for i in range(replicas)]
         if all(port < 65536 and _is_free(port) for port in ports[1:]):
             return ports
 
@@ -66,11 +66,15 @@ class RunningStack:
     def ws_url(self) -> str:
         return self.base_url.replace("http", "ws", 1)
 
-    async def phone_call(self, *, gateway_url: str | None = None) -> TwilioCaller:
-        """A simulated Twilio call into the stack through `gateway_url` (the first gateway by
-        default): the signed voice webhook now, the media stream once entered."""
+    async def phone_call(
+        self, *, gateway_url: str | None = None, to_number: str = DEFAULT_TO
+    ) -> TwilioCaller:
+        """A simulated Twilio call to `to_number` into the stack through `gateway_url` (the
+        first gateway by default): the signed voice webhook now, the media stream once entered."""
         url = gateway_url or self.base_url
-        return await dial_in(f"{url}/twilio/voice", auth_token=self.twilio_auth_token)
+        return await dial_in(
+            f"{url}/twilio/voice", auth_token=self.twilio_auth_token, to_number=to_number
+        )
 
     def log_tail(self, chars: int = 5000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
@@ -94,6 +98,7 @@ def start_stack(
         **os.environ,
         "VOICEBUS_PORT": str(gateway_ports[0]),
         "VOICEBUS_ANALYTICS_PORT": str(free_port()),
+        "VOICEBUS_AGENTS_PORT": str(free_port()),
         "VOICEBUS_KAFKA_PORT": str(kafka_port),
         "VOICEBUS_REDIS_PORT": str(redis_port),
         "VOICEBUS_DATA_DIR": str(data_dir),

@@ -19,8 +19,8 @@ answers as soon as data arrives, leave VOICEBUS_KAFKA_FETCH_MAX_WAIT_MS at its d
 
 SERVICES = ("analytics", "media", "stt", "agent", "tts", "gateway")
 """Every service, in start order: the gateway last, so callers are taken once all are there."""
-GATEWAY_PORT_STEP = 10
-"""Gateway replica i listens on VOICEBUS_PORT + i * GATEWAY_PORT_STEP (8080, 8090, ...)."""
+REPLICA_PORT_STEP = 10
+"""Replica i of a listening service (gateway, agent API) uses its port + i * REPLICA_PORT_STEP."""
 
 
 LOCAL_TWILIO_TOKEN_FILE = "twilio-auth-token"
@@ -55,6 +55,9 @@ class StackSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     analytics_port: int = Field(default=8081, ge=1, le=65535)
+    agents_port: int = Field(default=8082, ge=1, le=65535)
+    """The agent service's API (agent replica i on this port + 10 i); the gateway forwards
+    /api/agents to replica 0."""
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     redis_port: int = Field(default=6390, ge=1, le=65535)
     kafka_bootstrap: str | None = None
@@ -93,4 +96,7 @@ class StackSettings(BaseSettings):
         return self.replicas.get(service, 1)
 
     def gateway_port(self, replica: int) -> int:
-        return self.port + replica * GATEWAY_PORT_STEP
+        return self.port + replica * REPLICA_PORT_STEP
+
+    def agents_api_port(self, replica: int) -> int:
+        return self.agents_port + replica * REPLICA_PORT_STEP

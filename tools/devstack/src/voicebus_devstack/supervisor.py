@@ -108,6 +108,8 @@ class Stack:
             VOICEBUS_PORT=str(self.settings.gateway_port(replica)),
             VOICEBUS_ANALYTICS_PORT=str(self.settings.analytics_port),
             VOICEBUS_ANALYTICS_URL=f"http://127.0.0.1:{self.settings.analytics_port}",
+            VOICEBUS_AGENT_API_PORT=str(self.settings.agents_api_port(replica)),
+            VOICEBUS_AGENTS_URL=f"http://127.0.0.1:{self.settings.agents_api_port(0)}",
             VOICEBUS_KAFKA_FETCH_MAX_WAIT_MS=str(self.fetch_max_wait_ms),
             PYTHONUNBUFFERED="1",
         )
@@ -148,15 +150,17 @@ class Stack:
             await wait_for_port("127.0.0.1", port, timeout_s=30, what="Redis")
 
     async def migrate(self) -> None:
-        migration = await self._spawn(
-            "migrate",
-            [sys.executable, "-m", "voicebus_analytics", "migrate"],
-            self.service_env("analytics"),
-        )
-        code = await migration.wait()
-        self.processes.remove(migration)
-        if code:
-            raise StackError(f"the database migration failed (exit code {code})")
+        """Each service with tables of its own migrates them, one after the other."""
+        for service in ("analytics", "agent"):
+            migration = await self._spawn(
+                f"migrate-{service}",
+                [sys.executable, "-m", f"voicebus_{service}", "migrate"],
+                self.service_env(service),
+            )
+            code = await migration.wait()
+            self.processes.remove(migration)
+            if code:
+                raise StackError(f"the {service} database migration failed (exit code {code})")
 
     async def start_services(self) -> None:
         for service in SERVICES:
