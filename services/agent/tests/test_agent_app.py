@@ -8,6 +8,10 @@ from typing import Any, cast
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from voicebus_agent.app import build
 from voicebus_agent.history import RedisConversationStore
@@ -32,7 +36,7 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_contracts.agents import AgentConfigured, AgentSpec, LanguageModel
+from voicebus_contracts.agents import AgentConfigured, AgentSpec, HttpTool, LanguageModel
 from voicebus_contracts.topics import (
     AGENTS,
     CALLS,
@@ -42,6 +46,7 @@ from voicebus_contracts.topics import (
     TRANSCRIPTS,
     gateway_topic,
 )
+from voicebus_devstack.asgi import serve_asgi
 from voicebus_devstack.fake_openai import FakeOpenAI
 from voicebus_runtime.bus import headers_of
 from voicebus_runtime.registry import CallRegistry
@@ -390,3 +395,52 @@ async def test_each_call_gets_its_agents_greeting_prompt_and_model(
     [request] = model.requests
     assert request["model"] == "boat-model"
     assert request["messages"][0] == {"role": "system", "content": "You sell boats."}
+
+
+async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_back(
+    redis_url: str, redis: Redis, call_id: str
+) -> None:
+    asked: list[dict[str, str]] = []
+
+    async def orders(request: Request) -> JSONResponse:
+        asked.append(dict(request.query_params))
+        return JSONResponse({"status": "shipped"})
+
+    shop = Starlette(routes=[Route("/orders", orders)])
+    async with FakeOpenAI() as model, serve_asgi(shop) as shop_url:
+        model.answer(tool_calls=[("check_order", {"order": "42"})])
+        model.answer("It has shipped.")
+        agent_spec = AgentSpec(
+            agent_id="shop",
+            name="Shop",
+            llm=LanguageModel(model="shop-model", base_url=model.base_url),
+            tools=(
+                HttpTool(
+                    name="check_order",
+                    description="Look an order up.",
+                    url=f"{shop_url}/orders",
+                    method="GET",
+                ),
+            ),
+        )
+        settings = AgentSettings(llm_api_key=model.api_key)
+        async with running(redis_url, redis, settings) as agent:
+            announced = envelope(AgentConfigured(agent=agent_spec), call_id="shop", producer="a")
+            await send(agent.broker, AGENTS.name, announced)
+            started = CallStarted(
+                transport="twilio",
+                agent_id="shop",
+                gateway_id=GATEWAY,
+                audio_in=TELEPHONE,
+                audio_out=TELEPHONE,
+            )
+            await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gw"))
+            heard = FinalTranscript(turn_id=f"{call_id}:t1", text="Where is order 42?")
+            heard_env = envelope(heard, call_id=call_id, producer="stt")
+            await send(agent.broker, TRANSCRIPTS.name, heard_env)
+
+    assert "It has shipped." in agent.said()
+    assert asked == [{"order": "42"}]
+    offered = {t["function"]["name"] for t in model.requests[0]["tools"]}
+    assert offered == {"transfer_call", "send_dtmf", "check_order"}
+    assert model.requests[1]["messages"][-1]["content"] == '{"status":"shipped"}'

@@ -9,9 +9,9 @@ A setting left unset (None) means the reading service's own default.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from voicebus_contracts.events import E164_PATTERN, MAX_VARIABLES, Event
 
@@ -57,6 +57,29 @@ class LanguageModel(_Section):
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
 
 
+TOOL_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
+"""What chat-completions APIs accept as a function name."""
+BUILT_IN_TOOLS = frozenset({"transfer_call", "send_dtmf"})
+SECRET_REFERENCE = r"\{\{secret:([A-Z][A-Z0-9_]*)\}\}"
+"""`{{secret:CRM_TOKEN}}` in a header value: the agent service's environment variable
+CRM_TOKEN, read when the tool runs (secrets are never stored with the agent)."""
+
+
+class HttpTool(_Section):
+    """A tool the model may call that is an HTTP endpoint: GET sends the arguments as the query,
+    other methods as a JSON body; the response body goes back to the model."""
+
+    name: Annotated[str, StringConstraints(pattern=TOOL_NAME_PATTERN)]
+    description: str = Field(min_length=1, max_length=1_000)
+    url: str = Field(pattern=r"^https?://", max_length=2_000)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    """The arguments' JSON schema, as the model is shown it."""
+    headers: dict[str, str] = Field(default_factory=dict, max_length=32)
+    """Sent with each call; values may hold `{{secret:NAME}}` references."""
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
 class AgentSpec(_Section):
     """One agent, as stored and as announced."""
 
@@ -74,6 +97,17 @@ class AgentSpec(_Section):
     """Defaults for the call variables a call may set (outbound calls, campaigns)."""
     phone_numbers: tuple[PhoneNumber, ...] = ()
     """The numbers that, called, reach this agent."""
+    tools: tuple[HttpTool, ...] = Field(default=(), max_length=32)
+    """HTTP tools the model may call, beside the built-in ones."""
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_named_once(cls, tools: tuple[HttpTool, ...]) -> tuple[HttpTool, ...]:
+        names = [tool.name for tool in tools]
+        twice = {name for name in names if names.count(name) > 1}
+        if clash := sorted(twice | (set(names) & BUILT_IN_TOOLS)):
+            raise ValueError(f"tool names must be unique and not a built-in's: {clash}")
+        return tools
 
 
 class AgentConfigured(Event):

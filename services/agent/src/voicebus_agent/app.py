@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 from uuid import UUID
 
+import httpx
 from fastapi import FastAPI
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -299,7 +300,8 @@ def build(
     control = CallControl(broker=broker, registry=registry, producer=SERVICE)
     agents = AgentDirectory()
     agents.follow(broker)
-    models = ModelResponders(settings, CallTools(control))
+    http = httpx.AsyncClient()
+    models = ModelResponders(settings, CallTools(control), http)
     agent = Agent(
         broker=broker,
         store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
@@ -330,8 +332,9 @@ def build(
         agent.close()
 
     @app.after_shutdown
-    async def close_redis() -> None:
+    async def close_clients() -> None:
         await redis.aclose()
+        await http.aclose()
 
     return app, broker
 

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
+import httpx
 from openai import AsyncOpenAI
 
+from voicebus_agent.http_tools import HttpTools
 from voicebus_agent.llm import LlmResponder, LlmSettings
 from voicebus_agent.ports import Responder, Toolbox
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
-from voicebus_contracts.agents import LanguageModel
+from voicebus_agent.tools import Toolboxes
+from voicebus_contracts.agents import HttpTool, LanguageModel
 
 log = logging.getLogger(__name__)
 
 
 class ModelResponders:
-    """Makes the responder of a model (the service's or an agent's) and a system prompt."""
+    """Makes the responder of a model (the service's or an agent's), a system prompt and the
+    agent's HTTP tools, beside the call tools every model gets."""
 
-    def __init__(self, settings: AgentSettings, toolbox: Toolbox) -> None:
+    def __init__(
+        self, settings: AgentSettings, call_tools: Toolbox, http: httpx.AsyncClient
+    ) -> None:
         self._settings = settings
-        self._toolbox = toolbox
+        self._call_tools = call_tools
+        self._http = http
         self._clients: dict[str | None, AsyncOpenAI] = {}
 
     def service_model(self) -> LanguageModel | None:
@@ -34,7 +42,9 @@ class ModelResponders:
             temperature=settings.llm_temperature,
         )
 
-    def __call__(self, model: LanguageModel, system_prompt: str) -> Responder:
+    def __call__(
+        self, model: LanguageModel, system_prompt: str, http_tools: Sequence[HttpTool] = ()
+    ) -> Responder:
         key = self._settings.llm_api_key
         if model.base_url is None and key is None:
             log.error(
@@ -59,5 +69,9 @@ class ModelResponders:
                 filler=self._settings.filler,
                 filler_after_s=self._settings.filler_after_ms / 1000,
             ),
-            toolbox=self._toolbox,
+            toolbox=(
+                Toolboxes(self._call_tools, HttpTools(http_tools, client=self._http))
+                if http_tools
+                else self._call_tools
+            ),
         )

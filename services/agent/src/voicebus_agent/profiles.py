@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from voicebus_agent.ports import Responder
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.turns import Backchannels
-from voicebus_contracts.agents import AgentSpec, LanguageModel
+from voicebus_contracts.agents import AgentSpec, HttpTool, LanguageModel
 from voicebus_runtime.agents import AgentDirectory
 
-ResponderFactory = Callable[[LanguageModel, str], Responder]
-"""Makes the responder of an agent's model, given its system prompt."""
+ResponderFactory = Callable[[LanguageModel, str, Sequence[HttpTool]], Responder]
+"""Makes the responder of a model, given its system prompt and its HTTP tools."""
 
 
 @dataclass(frozen=True)
@@ -74,16 +74,19 @@ class Profiles:
         )
 
     def _responder(self, agent: AgentSpec, prompt: str) -> Responder:
-        """The agent's model, or the service's with the agent's prompt; else the service's."""
+        """The agent's model, or the service's with the agent's prompt and tools; else the
+        service's own responder."""
         settings = self._settings
         model = agent.llm
-        if model is None and agent.system_prompt and settings.llm_model:
+        if model is None and (agent.system_prompt or agent.tools) and settings.llm_model:
             model = LanguageModel(
                 model=settings.llm_model,
                 base_url=settings.llm_base_url,
                 temperature=settings.llm_temperature,
             )
-        return self.default.responder if model is None else self._responder_of(model, prompt)
+        if model is None:
+            return self.default.responder
+        return self._responder_of(model, prompt, agent.tools)
 
     def _backchannels(self, words: tuple[str, ...]) -> Backchannels:
         return Backchannels.of(

@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voicebus_agent.llm import tool_error
-from voicebus_agent.ports import ToolCall
+from voicebus_agent.ports import Toolbox, ToolCall
 from voicebus_contracts import CallCommand, SendDtmf, TransferCall
 
 log = logging.getLogger(__name__)
@@ -105,3 +105,19 @@ class CallTools:
                 return SendDtmf(digits=dtmf.digits)
             case unknown:
                 raise ValueError(f"there is no tool named {unknown!r}")
+
+
+class Toolboxes:
+    """Several toolboxes as one: every tool of each, run by the toolbox that has it."""
+
+    def __init__(self, *toolboxes: Toolbox) -> None:
+        self._toolboxes = toolboxes
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return [d for toolbox in self._toolboxes for d in toolbox.definitions()]
+
+    async def run(self, call: ToolCall, *, call_id: str) -> str:
+        for toolbox in self._toolboxes:
+            if any(d["function"]["name"] == call.name for d in toolbox.definitions()):
+                return await toolbox.run(call, call_id=call_id)
+        return tool_error(f"there is no tool named {call.name!r}")
