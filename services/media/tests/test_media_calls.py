@@ -225,35 +225,58 @@ def test_a_worker_taking_over_mid_call_places_turns_in_the_call() -> None:
     assert abs(started.audio_offset_ms - 1_000) <= 64
 
 
-def test_each_call_ends_turns_after_its_agents_own_silence() -> None:
+def _patient_calls() -> Calls:
     agents = AgentDirectory()
     patient = AgentSpec(
         agent_id="patient", name="Patient", turn_taking=TurnTaking(end_of_turn_silence_ms=1500)
     )
     agents.heard(envelope(AgentConfigured(agent=patient), call_id="patient", producer="agent"))
-    calls = Calls(vad=LoudnessModel(), settings=MediaSettings(), agents=agents)
-    for call_id, agent_id in (("quick", "default"), ("slow", "patient")):
-        started = CallStarted(
+    return Calls(vad=LoudnessModel(), settings=MediaSettings(), agents=agents)
+
+
+def _start(calls: Calls, call_id: str, agent_id: str) -> None:
+    calls.started(
+        call_id,
+        CallStarted(
             transport="twilio",
             agent_id=agent_id,
             gateway_id="gw",
             audio_in=TELEPHONE,
             audio_out=TELEPHONE,
-        )
-        calls.started(call_id, started)
-    rate = TELEPHONE.sample_rate
-    pause = np.concatenate([tone(1.0, rate), quiet(0.8, rate), tone(1.0, rate), quiet(2.0, rate)])
-    quick, slow = (
-        frames(pause, TELEPHONE, call_id="quick"),
-        frames(pause, TELEPHONE, call_id="slow"),
+        ),
     )
+
+
+def _paused_sentence(call_id: str) -> list[Envelope[InboundAudioFrame]]:
+    """Speech, 800 ms of silence, speech, then quiet."""
+    rate = TELEPHONE.sample_rate
+    audio = np.concatenate([tone(1.0, rate), quiet(0.8, rate), tone(1.0, rate), quiet(2.0, rate)])
+    return frames(audio, TELEPHONE, call_id=call_id)
+
+
+def _utterances(out: list[MediaEnvelope], call_id: str) -> int:
+    return sum(isinstance(env.event, Utterance) and env.call_id == call_id for env in out)
+
+
+def test_each_call_ends_turns_after_its_agents_own_silence() -> None:
+    calls = _patient_calls()
+    _start(calls, "quick", "default")
+    _start(calls, "slow", "patient")
+    quick, slow = _paused_sentence("quick"), _paused_sentence("slow")
     out = hear_all(calls, [env for pair in zip(quick, slow, strict=True) for env in pair])
 
-    def utterances(call_id: str) -> int:
-        return sum(isinstance(env.event, Utterance) and env.call_id == call_id for env in out)
+    assert _utterances(out, "quick") == 2  # the 800 ms pause ends the default 500 ms turn
+    assert _utterances(out, "slow") == 1  # but not the patient agent's 1500 ms one
 
-    assert utterances("quick") == 2  # the 800 ms pause ends the default 500 ms turn
-    assert utterances("slow") == 1  # but not the patient agent's 1500 ms one
+
+def test_a_call_whose_first_frames_come_before_its_start_takes_its_agents_settings() -> None:
+    calls = _patient_calls()
+    received = _paused_sentence("late")
+    out = hear_all(calls, received[:10])  # the calls topic is behind the audio topic
+    _start(calls, "late", "patient")
+    out += hear_all(calls, received[10:])
+
+    assert _utterances(out, "late") == 1
 
 
 def test_an_agent_without_its_own_silence_keeps_the_services_and_a_short_one_fits() -> None:

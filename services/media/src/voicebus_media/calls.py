@@ -157,10 +157,14 @@ class Calls:
         return call_id in self._calls
 
     def started(self, call_id: str, call: CallStarted) -> None:
-        """Note the call's agent; its pipeline opens with its first frame, in its format."""
+        """Note the call's agent; its pipeline opens with its first frame, in its format. The
+        call's first frames may come before its start (another topic): then the pipeline they
+        opened takes the agent's settings now."""
         self._agent_of[call_id] = call.agent_id
         if len(self._agent_of) > ENDED_CALLS_REMEMBERED:  # calls whose end never came
             del self._agent_of[next(iter(self._agent_of))]
+        if (opened := self._calls.get(call_id)) is not None:
+            opened.turns.tune(self._settings_of(call_id))
         log.info(
             "call %s: started on %s, audio in %s %d Hz",
             call_id,

@@ -99,18 +99,9 @@ class TurnDetector:
     ) -> None:
         self._vad = vad
         self._window = vad.window_samples
-        self._speech_threshold = settings.speech_threshold
-        self._silence_threshold = settings.silence_threshold
-        self._min_speech_windows = max(1, self._windows_in(settings.min_speech_ms))
-        self._end_of_turn_windows = max(1, self._windows_in(settings.end_of_turn_silence_ms))
-        self._early_transcript_windows = max(
-            1, self._windows_in(settings.early_transcript_silence_ms)
-        )
-        self._partial_interval_samples = settings.partial_interval_ms * SAMPLES_PER_MS
-        self._onset_gap_windows = max(1, self._windows_in(settings.onset_gap_ms))
         self._preroll_samples = settings.preroll_ms * SAMPLES_PER_MS
-        self._trailing_samples = settings.trailing_silence_ms * SAMPLES_PER_MS
         self._max_samples = MAX_UTTERANCE_MS * SAMPLES_PER_MS
+        self.tune(settings)
 
         self._filling = np.zeros(self._window, dtype=np.int16)
         self._filled = 0
@@ -133,6 +124,20 @@ class TurnDetector:
         self._sent_samples = 0
         """How much of `_turn` has gone out in TurnGrew events."""
         self._grew = 0
+
+    def tune(self, settings: MediaSettings) -> None:
+        """Listen with `settings` from the next window on (a call's agent may be known only
+        after its first frames); the pre-roll already kept stays as it is."""
+        self._speech_threshold = settings.speech_threshold
+        self._silence_threshold = settings.silence_threshold
+        self._min_speech_windows = max(1, self._windows_in(settings.min_speech_ms))
+        self._end_of_turn_windows = max(1, self._windows_in(settings.end_of_turn_silence_ms))
+        self._early_transcript_windows = max(
+            1, self._windows_in(settings.early_transcript_silence_ms)
+        )
+        self._partial_interval_samples = settings.partial_interval_ms * SAMPLES_PER_MS
+        self._onset_gap_windows = max(1, self._windows_in(settings.onset_gap_ms))
+        self._trailing_samples = settings.trailing_silence_ms * SAMPLES_PER_MS
 
     def _windows_in(self, ms: int) -> int:
         return math.ceil(ms * SAMPLES_PER_MS / self._window)
