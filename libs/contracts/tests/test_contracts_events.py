@@ -40,6 +40,8 @@ from voicebus_contracts import (
     SpeechStarted,
     SpeechStopped,
     StageStamps,
+    ToolCalled,
+    ToolReturned,
     TransferCall,
     Utterance,
     UtteranceChunk,
@@ -126,6 +128,14 @@ EXAMPLES: list[Event] = [
         )
     ),
     AgentRemoved(agent_id="sales"),
+    ToolCalled(tool_call_id="call_1", name="check_order", arguments='{"order": "42"}'),
+    ToolReturned(
+        tool_call_id="call_1",
+        name="check_order",
+        result='{"status": "shipped"}',
+        failed=False,
+        duration_ms=120,
+    ),
 ]
 
 

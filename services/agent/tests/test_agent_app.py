@@ -1,4 +1,5 @@
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,9 @@ from voicebus_contracts import (
     ResumePlayback,
     SpeechStarted,
     StageStamps,
+    ToolCalled,
+    ToolEvent,
+    ToolReturned,
     TransferCall,
     derived_id,
     envelope,
@@ -43,6 +47,7 @@ from voicebus_contracts.topics import (
     PLAYBACK,
     REPLIES,
     SPEECH,
+    TOOLS,
     TRANSCRIPTS,
     gateway_topic,
 )
@@ -64,6 +69,7 @@ class Agent:
     replies: list[Envelope[ReplyTextChunk]] = field(default_factory=list)
     cancellations: list[Envelope[ReplyCancelled]] = field(default_factory=list)
     commands: list[Envelope[GatewayEvent]] = field(default_factory=list)
+    tools: list[Envelope[ToolEvent]] = field(default_factory=list)
     replied: asyncio.Event = field(default_factory=asyncio.Event)
 
     def said(self) -> list[str]:
@@ -117,6 +123,10 @@ async def running(redis_url: str, redis: Redis, settings: AgentSettings) -> Asyn
     @broker.subscriber(gateway_topic(GATEWAY).name, group_id="test-observer")
     async def observe_gateway(env: Envelope[GatewayEvent]) -> None:
         agent.commands.append(env)
+
+    @broker.subscriber(TOOLS.name, group_id="test-observer")
+    async def observe_tools(env: Envelope[ToolEvent]) -> None:
+        agent.tools.append(env)
 
     async with TestKafkaBroker(broker) as test_broker:
         agent.broker = test_broker
@@ -441,6 +451,13 @@ async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_b
 
     assert "It has shipped." in agent.said()
     assert asked == [{"order": "42"}]
+    called, returned = (env.event for env in agent.tools)
+    assert isinstance(called, ToolCalled)
+    assert (called.name, json.loads(called.arguments)) == ("check_order", {"order": "42"})
+    assert isinstance(returned, ToolReturned)
+    assert (returned.result, returned.failed) == ('{"status":"shipped"}', False)
+    assert returned.tool_call_id == called.tool_call_id
+    assert {env.call_id for env in agent.tools} == {call_id}
     offered = {t["function"]["name"] for t in model.requests[0]["tools"]}
     assert offered == {"transfer_call", "send_dtmf", "check_order"}
     assert model.requests[1]["messages"][-1]["content"] == '{"status":"shipped"}'

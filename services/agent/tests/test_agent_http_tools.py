@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from voicebus_agent.http_tools import HttpTools
 from voicebus_agent.ports import ToolCall
-from voicebus_agent.tools import DEFINITIONS, CallTools, Toolboxes
-from voicebus_contracts import CallCommand, SendDtmf
+from voicebus_agent.tools import DEFINITIONS, CallTools, RecordedToolbox, Toolboxes
+from voicebus_contracts import CallCommand, SendDtmf, ToolCalled, ToolReturned
 from voicebus_contracts.agents import BUILT_IN_TOOLS, AgentSpec, HttpTool
 from voicebus_devstack.asgi import serve_asgi
 
@@ -168,3 +168,26 @@ def test_an_agents_tools_have_their_own_names(names: list[str]) -> None:
     tools = [order_tool("https://shop.example.com/orders", name=name) for name in names]
     with pytest.raises(ValidationError, match="tool names must be unique"):
         AgentSpec(agent_id="shop", name="Shop", tools=tuple(tools))
+
+
+async def test_every_tool_call_and_answer_goes_on_the_record_even_when_recording_fails() -> None:
+    records: list[tuple[str, ToolCalled | ToolReturned]] = []
+
+    async def record(call_id: str, event: ToolCalled | ToolReturned) -> None:
+        records.append((call_id, event))
+
+    async def broken(call_id: str, event: ToolCalled | ToolReturned) -> None:
+        raise ConnectionError("bus down")
+
+    control = SentCommands()
+    misuse = ToolCall(id="c9", name="send_dtmf", arguments='{"digits": ""}')
+    answer = await RecordedToolbox(CallTools(control), record).run(misuse, call_id=CALL)
+    again = await RecordedToolbox(CallTools(control), broken).run(misuse, call_id=CALL)
+
+    assert answer == again
+    [(_, called), (_, returned)] = records
+    assert isinstance(called, ToolCalled)
+    assert (called.tool_call_id, called.name) == ("c9", "send_dtmf")
+    assert isinstance(returned, ToolReturned)
+    assert returned.failed
+    assert returned.result == answer

@@ -207,6 +207,33 @@ class PartialTranscript(Event):
     """How much of the turn's audio it was heard from."""
 
 
+# --- voicebus.tools ------------------------------------------------------------------------
+
+
+class ToolCalled(Event):
+    """The agent's model called a tool during a call."""
+
+    type: Literal["tool.called"] = "tool.called"
+    tool_call_id: str
+    name: str
+    arguments: str = Field(max_length=MAX_TEXT_CHARS)
+    """The arguments as the model wrote them (JSON text)."""
+
+
+class ToolReturned(Event):
+    """What a tool answered the model, and whether it failed."""
+
+    type: Literal["tool.returned"] = "tool.returned"
+    tool_call_id: str
+    name: str
+    result: str = Field(max_length=MAX_TEXT_CHARS)
+    failed: bool
+    duration_ms: int = Field(ge=0)
+
+
+ToolEvent = Annotated[ToolCalled | ToolReturned, Field(discriminator="type")]
+
+
 # --- voicebus.replies -----------------------------------------------------------------------
 
 

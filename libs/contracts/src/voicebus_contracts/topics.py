@@ -25,6 +25,7 @@ UTTERANCES = Topic("voicebus.utterances", 12, "UtteranceChunk, Utterance")
 TRANSCRIPTS = Topic("voicebus.transcripts", 12, "FinalTranscript")
 PARTIAL_TRANSCRIPTS = Topic("voicebus.transcripts.partial", 12, "PartialTranscript")
 REPLIES = Topic("voicebus.replies", 12, "ReplyTextChunk, ReplyCancelled")
+TOOLS = Topic("voicebus.tools", 12, "ToolCalled, ToolReturned")
 PLAYBACK = Topic("voicebus.playback", 12, "ReplyPlaybackStarted, ReplyPaused")
 HEARTBEATS = Topic("voicebus.heartbeats", 1, "ServiceHeartbeat (keyed by service instance)")
 AGENTS = Topic(
@@ -41,6 +42,7 @@ CALL_TOPICS: tuple[Topic, ...] = (
     TRANSCRIPTS,
     PARTIAL_TRANSCRIPTS,
     REPLIES,
+    TOOLS,
     PLAYBACK,
 )
 ALL_TOPICS: tuple[Topic, ...] = (*CALL_TOPICS, HEARTBEATS, AGENTS)

@@ -31,7 +31,7 @@ from voicebus_agent.ports import ConversationStore, Responder
 from voicebus_agent.profiles import Profile, Profiles
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
-from voicebus_agent.tools import CallTools
+from voicebus_agent.tools import CallTools, ToolLog
 from voicebus_agent.turns import Interrupt, Resume, settle
 from voicebus_contracts import (
     MAX_TEXT_CHARS,
@@ -49,11 +49,21 @@ from voicebus_contracts import (
     SpeechStarted,
     SpeechStopped,
     StageStamps,
+    ToolCalled,
+    ToolReturned,
     derived_id,
     envelope,
 )
 from voicebus_contracts.agents import AgentConfigured, AgentRemoved
-from voicebus_contracts.topics import AGENTS, CALLS, PLAYBACK, REPLIES, SPEECH, TRANSCRIPTS
+from voicebus_contracts.topics import (
+    AGENTS,
+    CALLS,
+    PLAYBACK,
+    REPLIES,
+    SPEECH,
+    TOOLS,
+    TRANSCRIPTS,
+)
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.control import CallControl
@@ -301,7 +311,7 @@ def build(
     agents = AgentDirectory()
     agents.follow(broker)
     http = httpx.AsyncClient()
-    models = ModelResponders(settings, CallTools(control), http)
+    models = ModelResponders(settings, CallTools(control), http, record=tools_recorder(broker))
     agent = Agent(
         broker=broker,
         store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
@@ -337,6 +347,15 @@ def build(
         await http.aclose()
 
     return app, broker
+
+
+def tools_recorder(broker: KafkaBroker) -> ToolLog:
+    """Puts each tool call and answer on `voicebus.tools`."""
+
+    async def record(call_id: str, event: ToolCalled | ToolReturned) -> None:
+        await publish(broker, TOOLS, envelope(event, call_id=call_id, producer=SERVICE))
+
+    return record
 
 
 def announcer(broker: KafkaBroker) -> Announce:

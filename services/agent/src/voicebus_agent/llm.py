@@ -154,3 +154,12 @@ class LlmResponder:
 def tool_error(message: str) -> str:
     """A tool's answer when it could not do what was asked, for the model to read."""
     return json.dumps({"error": message})
+
+
+def is_tool_error(result: str) -> bool:
+    """Whether `result` is a `tool_error`."""
+    try:
+        answer = json.loads(result)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.keys() == {"error"}

@@ -13,7 +13,7 @@ from voicebus_agent.llm import LlmResponder, LlmSettings
 from voicebus_agent.ports import Responder, Toolbox
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
-from voicebus_agent.tools import Toolboxes
+from voicebus_agent.tools import RecordedToolbox, Toolboxes, ToolLog
 from voicebus_contracts.agents import HttpTool, LanguageModel
 
 log = logging.getLogger(__name__)
@@ -24,11 +24,16 @@ class ModelResponders:
     agent's HTTP tools, beside the call tools every model gets."""
 
     def __init__(
-        self, settings: AgentSettings, call_tools: Toolbox, http: httpx.AsyncClient
+        self,
+        settings: AgentSettings,
+        call_tools: Toolbox,
+        http: httpx.AsyncClient,
+        record: ToolLog,
     ) -> None:
         self._settings = settings
         self._call_tools = call_tools
         self._http = http
+        self._record = record
         self._clients: dict[str | None, AsyncOpenAI] = {}
 
     def service_model(self) -> LanguageModel | None:
@@ -69,9 +74,12 @@ class ModelResponders:
                 filler=self._settings.filler,
                 filler_after_s=self._settings.filler_after_ms / 1000,
             ),
-            toolbox=(
-                Toolboxes(self._call_tools, HttpTools(http_tools, client=self._http))
-                if http_tools
-                else self._call_tools
+            toolbox=RecordedToolbox(
+                (
+                    Toolboxes(self._call_tools, HttpTools(http_tools, client=self._http))
+                    if http_tools
+                    else self._call_tools
+                ),
+                self._record,
             ),
         )

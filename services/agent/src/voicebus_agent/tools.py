@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from voicebus_agent.llm import tool_error
+from voicebus_agent.llm import is_tool_error, tool_error
 from voicebus_agent.ports import Toolbox, ToolCall
-from voicebus_contracts import CallCommand, SendDtmf, TransferCall
+from voicebus_contracts import (
+    MAX_TEXT_CHARS,
+    CallCommand,
+    SendDtmf,
+    ToolCalled,
+    ToolReturned,
+    TransferCall,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +130,42 @@ class Toolboxes:
             if any(d["function"]["name"] == call.name for d in toolbox.definitions()):
                 return await toolbox.run(call, call_id=call_id)
         return tool_error(f"there is no tool named {call.name!r}")
+
+
+ToolLog = Callable[[str, ToolCalled | ToolReturned], Awaitable[None]]
+"""Puts a call's tool call, or its answer, on the record (`voicebus.tools`)."""
+
+
+class RecordedToolbox:
+    """A toolbox whose every call, and every answer, goes on the record; a record that fails
+    is logged and the tool runs all the same."""
+
+    def __init__(self, toolbox: Toolbox, record: ToolLog) -> None:
+        self._toolbox = toolbox
+        self._record = record
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return self._toolbox.definitions()
+
+    async def run(self, call: ToolCall, *, call_id: str) -> str:
+        called = ToolCalled(
+            tool_call_id=call.id, name=call.name, arguments=call.arguments[:MAX_TEXT_CHARS]
+        )
+        await self._on_record(call_id, called)
+        started = time.perf_counter()
+        result = await self._toolbox.run(call, call_id=call_id)
+        returned = ToolReturned(
+            tool_call_id=call.id,
+            name=call.name,
+            result=result[:MAX_TEXT_CHARS],
+            failed=is_tool_error(result),
+            duration_ms=round((time.perf_counter() - started) * 1000),
+        )
+        await self._on_record(call_id, returned)
+        return result
+
+    async def _on_record(self, call_id: str, event: ToolCalled | ToolReturned) -> None:
+        try:
+            await self._record(call_id, event)
+        except Exception:
+            log.warning("call %s: %s of tool %s not recorded", call_id, event.type, event.name)
