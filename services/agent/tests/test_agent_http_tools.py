@@ -24,6 +24,7 @@ from voicebus_contracts.agents import BUILT_IN_TOOLS, AgentSpec, HttpTool
 from voicebus_devstack.asgi import serve_asgi
 
 CALL = "CA-tools"
+REPLY = f"{CALL}:t1:reply"
 
 
 class Endpoint:
@@ -72,7 +73,9 @@ async def run(tool: HttpTool, arguments: str, secrets: dict[str, str] | None = N
     async with httpx.AsyncClient() as client:
         known = {"SHOP_TOKEN": "s3cret"} if secrets is None else secrets
         tools = HttpTools([tool], client=client, secrets=known)
-        return await tools.run(ToolCall(id="c1", name=tool.name, arguments=arguments), call_id=CALL)
+        return await tools.run(
+            ToolCall(id="c1", name=tool.name, arguments=arguments), call_id=CALL, reply_id=REPLY
+        )
 
 
 async def test_a_get_tool_sends_its_arguments_as_the_query_with_its_secret(
@@ -147,11 +150,17 @@ async def test_toolboxes_offer_every_tool_and_run_each_by_its_own_toolbox(
         http = HttpTools([order_tool(url)], client=client, secrets={"SHOP_TOKEN": "x"})
         tools = Toolboxes(CallTools(control), http)
         names = [d["function"]["name"] for d in tools.definitions()]
-        await tools.run(ToolCall(id="1", name="check_order", arguments="{}"), call_id=CALL)
         await tools.run(
-            ToolCall(id="2", name="send_dtmf", arguments='{"digits": "1"}'), call_id=CALL
+            ToolCall(id="1", name="check_order", arguments="{}"), call_id=CALL, reply_id=REPLY
         )
-        unknown = await tools.run(ToolCall(id="3", name="fly", arguments="{}"), call_id=CALL)
+        await tools.run(
+            ToolCall(id="2", name="send_dtmf", arguments='{"digits": "1"}'),
+            call_id=CALL,
+            reply_id=REPLY,
+        )
+        unknown = await tools.run(
+            ToolCall(id="3", name="fly", arguments="{}"), call_id=CALL, reply_id=REPLY
+        )
 
     assert names == ["transfer_call", "send_dtmf", "check_order"]
     assert len(served.requests) == 1
@@ -181,8 +190,12 @@ async def test_every_tool_call_and_answer_goes_on_the_record_even_when_recording
 
     control = SentCommands()
     misuse = ToolCall(id="c9", name="send_dtmf", arguments='{"digits": ""}')
-    answer = await RecordedToolbox(CallTools(control), record).run(misuse, call_id=CALL)
-    again = await RecordedToolbox(CallTools(control), broken).run(misuse, call_id=CALL)
+    answer = await RecordedToolbox(CallTools(control), record).run(
+        misuse, call_id=CALL, reply_id=REPLY
+    )
+    again = await RecordedToolbox(CallTools(control), broken).run(
+        misuse, call_id=CALL, reply_id=REPLY
+    )
 
     assert answer == again
     [(_, called), (_, returned)] = records

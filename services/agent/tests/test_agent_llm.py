@@ -21,6 +21,7 @@ from voicebus_contracts import CallCommand, SendDtmf, TransferCall
 from voicebus_devstack.fake_openai import FakeOpenAI
 
 CALL = "CA-llm"
+REPLY = f"{CALL}:t1:reply"
 HISTORY = [
     Message(id="greeting", role="agent", text="Hello! How can I help?"),
     Message(id="t1", role="user", text="I would like to book a table."),
@@ -43,7 +44,7 @@ class RecordingToolbox:
             for name in ("check_availability", "check_weather")
         ]
 
-    async def run(self, call: ToolCall, *, call_id: str) -> str:
+    async def run(self, call: ToolCall, *, call_id: str, reply_id: str) -> str:
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)
         await asyncio.sleep(self.delay_s)
@@ -69,7 +70,7 @@ def responder(
 
 
 async def said(llm: LlmResponder) -> list[str]:
-    return [sentence async for sentence in llm.respond(HISTORY, call_id=CALL)]
+    return [sentence async for sentence in llm.respond(HISTORY, call_id=CALL, reply_id=REPLY)]
 
 
 async def test_streamed_tokens_come_out_as_sentences(fake: FakeOpenAI) -> None:
@@ -101,7 +102,7 @@ async def test_the_first_sentence_goes_out_before_the_answer_is_complete(
     fake.answer("Yes. " + "And here is a much longer second sentence. " * 5, piece_delay_s=0.01)
     llm = responder(fake)
 
-    sentences = llm.respond(HISTORY, call_id=CALL)
+    sentences = llm.respond(HISTORY, call_id=CALL, reply_id=REPLY)
     assert await anext(sentences) == "Yes."
     assert fake.streamed == 0  # the model is still writing the rest
     rest = [s async for s in sentences]
@@ -193,7 +194,7 @@ async def test_call_tools_send_their_command_to_the_call(
 ) -> None:
     control = SentCommands()
     result = await CallTools(control).run(
-        ToolCall(id="c1", name=name, arguments=json.dumps(arguments)), call_id=CALL
+        ToolCall(id="c1", name=name, arguments=json.dumps(arguments)), call_id=CALL, reply_id=REPLY
     )
     assert json.loads(result) == {"ok": True}
     assert control.sent == [(CALL, command)]
@@ -214,7 +215,7 @@ async def test_misused_call_tools_answer_the_model_with_the_error(
     control = SentCommands()
     result = json.loads(
         await CallTools(control).run(
-            ToolCall(id="c1", name=name, arguments=arguments), call_id=CALL
+            ToolCall(id="c1", name=name, arguments=arguments), call_id=CALL, reply_id=REPLY
         )
     )
     assert error in result["error"]
@@ -223,7 +224,9 @@ async def test_misused_call_tools_answer_the_model_with_the_error(
 
 async def test_a_call_tool_on_an_ended_call_says_so() -> None:
     result = await CallTools(SentCommands(live=False)).run(
-        ToolCall(id="c1", name="send_dtmf", arguments='{"digits": "1"}'), call_id=CALL
+        ToolCall(id="c1", name="send_dtmf", arguments='{"digits": "1"}'),
+        call_id=CALL,
+        reply_id=REPLY,
     )
     assert "the call is over" in json.loads(result)["error"]
 

@@ -57,10 +57,11 @@ class Conversation:
         )
         # On redelivery the history already goes past this turn: answer the turn as it was then.
         upto = next(i for i, m in enumerate(history) if m.id == turn_id) + 1
+        reply_id = f"{turn_id}:reply"
         return Reply(
-            reply_id=f"{turn_id}:reply",
+            reply_id=reply_id,
             in_reply_to=turn_id,
-            sentences=responder.respond(history[:upto], call_id=self.call_id),
+            sentences=responder.respond(history[:upto], call_id=self.call_id, reply_id=reply_id),
         )
 
     async def said(self, reply_id: str, sentences: Sequence[str]) -> None:

@@ -66,7 +66,7 @@ class HttpTools:
             for tool in self._tools.values()
         ]
 
-    async def run(self, call: ToolCall, *, call_id: str) -> str:
+    async def run(self, call: ToolCall, *, call_id: str, reply_id: str) -> str:
         tool = self._tools.get(call.name)
         if tool is None:
             return tool_error(f"there is no tool named {call.name!r}")

@@ -66,7 +66,9 @@ class LlmResponder:
         self._settings = settings
         self._toolbox = toolbox
 
-    async def respond(self, history: Sequence[Message], *, call_id: str) -> AsyncIterator[str]:
+    async def respond(
+        self, history: Sequence[Message], *, call_id: str, reply_id: str
+    ) -> AsyncIterator[str]:
         messages = chat_messages(self._settings.system_prompt, history)
         for _ in range(self._settings.max_tool_rounds + 1):
             calls: list[ToolCall] = []
@@ -96,7 +98,8 @@ class LlmResponder:
                 }
             )
             results: list[str] = []
-            async for filler in self._run_tools(calls, call_id=call_id, into=results):
+            running = self._run_tools(calls, call_id=call_id, reply_id=reply_id, into=results)
+            async for filler in running:
                 yield filler
             messages.extend(
                 {"role": "tool", "tool_call_id": c.id, "content": result}
@@ -138,13 +141,15 @@ class LlmResponder:
         calls.extend(drafts[index].done() for index in sorted(drafts))
 
     async def _run_tools(
-        self, calls: list[ToolCall], *, call_id: str, into: list[str]
+        self, calls: list[ToolCall], *, call_id: str, reply_id: str, into: list[str]
     ) -> AsyncIterator[str]:
         """Run `calls` concurrently, their results into `into` in order; yields the filler if
         they outlast `filler_after_s`."""
         for c in calls:
             log.info("call %s: tool %s(%s)", call_id, c.name, c.arguments)
-        running = asyncio.gather(*(self._toolbox.run(c, call_id=call_id) for c in calls))
+        running = asyncio.gather(
+            *(self._toolbox.run(c, call_id=call_id, reply_id=reply_id) for c in calls)
+        )
         done, _ = await asyncio.wait({running}, timeout=self._settings.filler_after_s)
         if not done and self._settings.filler:
             yield self._settings.filler

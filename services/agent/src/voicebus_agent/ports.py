@@ -58,7 +58,9 @@ class ConversationStore(Protocol):
 class Responder(Protocol):
     """Produces the agent's reply to the conversation so far, sentence by sentence."""
 
-    def respond(self, history: Sequence[Message], *, call_id: str) -> AsyncIterator[str]: ...
+    def respond(
+        self, history: Sequence[Message], *, call_id: str, reply_id: str
+    ) -> AsyncIterator[str]: ...
 
 
 class ToolCall(BaseModel):
@@ -79,7 +81,8 @@ class Toolbox(Protocol):
         parameters)."""
         ...
 
-    async def run(self, call: ToolCall, *, call_id: str) -> str:
-        """Carry out `call` in call `call_id`; the result, for the model. A tool that fails or
-        is misused answers with the error (the model can tell the caller); it does not raise."""
+    async def run(self, call: ToolCall, *, call_id: str, reply_id: str) -> str:
+        """Carry out `call` in call `call_id`, while the agent speaks reply `reply_id`; the
+        result, for the model. A tool that fails or is misused answers with the error (the
+        model can tell the caller); it does not raise."""
         ...

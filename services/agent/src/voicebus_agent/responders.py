@@ -13,7 +13,9 @@ from voicebus_agent.ports import Message
 class AcknowledgingResponder:
     """Repeats what the caller said and invites the next turn: predictable, offline, instant."""
 
-    async def respond(self, history: Sequence[Message], *, call_id: str) -> AsyncIterator[str]:
+    async def respond(
+        self, history: Sequence[Message], *, call_id: str, reply_id: str
+    ) -> AsyncIterator[str]:
         heard = history[-1].text.strip() if history and history[-1].role == "user" else ""
         if heard:
             yield f"I heard you say: {heard.rstrip('.!?')}."

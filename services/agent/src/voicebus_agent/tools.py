@@ -88,7 +88,7 @@ class CallTools:
     def definitions(self) -> list[dict[str, Any]]:
         return DEFINITIONS
 
-    async def run(self, call: ToolCall, *, call_id: str) -> str:
+    async def run(self, call: ToolCall, *, call_id: str, reply_id: str) -> str:
         try:
             command = self._command(call)
         except (ValueError, ValidationError) as refused:
@@ -125,10 +125,10 @@ class Toolboxes:
     def definitions(self) -> list[dict[str, Any]]:
         return [d for toolbox in self._toolboxes for d in toolbox.definitions()]
 
-    async def run(self, call: ToolCall, *, call_id: str) -> str:
+    async def run(self, call: ToolCall, *, call_id: str, reply_id: str) -> str:
         for toolbox in self._toolboxes:
             if any(d["function"]["name"] == call.name for d in toolbox.definitions()):
-                return await toolbox.run(call, call_id=call_id)
+                return await toolbox.run(call, call_id=call_id, reply_id=reply_id)
         return tool_error(f"there is no tool named {call.name!r}")
 
 
@@ -147,13 +147,13 @@ class RecordedToolbox:
     def definitions(self) -> list[dict[str, Any]]:
         return self._toolbox.definitions()
 
-    async def run(self, call: ToolCall, *, call_id: str) -> str:
+    async def run(self, call: ToolCall, *, call_id: str, reply_id: str) -> str:
         called = ToolCalled(
             tool_call_id=call.id, name=call.name, arguments=call.arguments[:MAX_TEXT_CHARS]
         )
         await self._on_record(call_id, called)
         started = time.perf_counter()
-        result = await self._toolbox.run(call, call_id=call_id)
+        result = await self._toolbox.run(call, call_id=call_id, reply_id=reply_id)
         returned = ToolReturned(
             tool_call_id=call.id,
             name=call.name,
