@@ -459,5 +459,5 @@ async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_b
     assert returned.tool_call_id == called.tool_call_id
     assert {env.call_id for env in agent.tools} == {call_id}
     offered = {t["function"]["name"] for t in model.requests[0]["tools"]}
-    assert offered == {"transfer_call", "send_dtmf", "check_order"}
+    assert offered == {"end_call", "transfer_call", "send_dtmf", "check_order"}
     assert model.requests[1]["messages"][-1]["content"] == '{"status":"shipped"}'

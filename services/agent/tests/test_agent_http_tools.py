@@ -162,7 +162,7 @@ async def test_toolboxes_offer_every_tool_and_run_each_by_its_own_toolbox(
             ToolCall(id="3", name="fly", arguments="{}"), call_id=CALL, reply_id=REPLY
         )
 
-    assert names == ["transfer_call", "send_dtmf", "check_order"]
+    assert names == ["end_call", "transfer_call", "send_dtmf", "check_order"]
     assert len(served.requests) == 1
     assert control.sent == [SendDtmf(digits="1")]
     assert "no tool named 'fly'" in json.loads(unknown)["error"]

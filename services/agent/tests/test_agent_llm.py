@@ -17,7 +17,7 @@ from voicebus_agent.ports import Message, ToolCall
 from voicebus_agent.sentences import SentenceCutter
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.tools import CallTools
-from voicebus_contracts import CallCommand, SendDtmf, TransferCall
+from voicebus_contracts import CallCommand, HangUp, SendDtmf, TransferCall
 from voicebus_devstack.fake_openai import FakeOpenAI
 
 CALL = "CA-llm"
@@ -187,6 +187,8 @@ class SentCommands:
     [
         ("transfer_call", {"to": "+14155550100"}, TransferCall(to="+14155550100")),
         ("send_dtmf", {"digits": "1w2#"}, SendDtmf(digits="1w2#")),
+        ("end_call", {}, HangUp(reason="the agent ended the call", after_reply=REPLY)),
+        ("end_call", {"reason": "done"}, HangUp(reason="done", after_reply=REPLY)),
     ],
 )
 async def test_call_tools_send_their_command_to_the_call(

@@ -19,6 +19,7 @@ from voicebus_contracts import (
     CallCommand,
     CancelReply,
     ClearPlayback,
+    HangUp,
     OutboundAudioChunk,
     PausePlayback,
     ResumePlayback,
@@ -76,6 +77,37 @@ async def test_hang_up_through_the_api_ends_the_stream_and_the_call(running: Run
     await until(lambda: calls[-1][1]["event"]["type"] == "call.ended")
     assert calls[-1][1]["event"]["reason"] == "the caller asked to stop"
     assert await running.registry.lookup(call_sid) is None
+
+
+async def test_a_hang_up_after_a_reply_waits_until_the_caller_heard_it(running: Running) -> None:
+    call_sid = f"CA{uuid.uuid4().hex}"
+    socket = await open_call(running, call_sid)
+    topic = gateway_topic(running.gateway.gateway_id)
+    broker = running.gateway.broker
+    # The agent's hang-up reaches the gateway before the goodbye's audio, which TTS makes.
+    goodbye = HangUp(reason="the agent said goodbye", after_reply="bye")
+    await publish(broker, topic, envelope(goodbye, call_id=call_sid, producer="agent"))
+    for seq, last in ((0, False), (1, True)):
+        chunk = OutboundAudioChunk(
+            reply_id="bye", sentence=0, seq=seq, audio=b"\x7f" * 800, format=TELEPHONE, last=last
+        )
+        await publish(broker, topic, envelope(chunk, call_id=call_sid, producer="tts"))
+    marks: list[str] = []
+    while len(marks) < 2:
+        message = json.loads(await socket.recv())
+        if message["event"] == "mark":
+            marks.append(message["mark"]["name"])
+    await asyncio.sleep(0.3)
+    assert running.gateway.switchboard.live(call_sid) is not None, "hung up before heard"
+
+    for number, name in enumerate(marks):  # the caller's end played the goodbye
+        echo = {"event": "mark", "streamSid": "MZ1", "sequenceNumber": str(9 + number)}
+        await socket.send(json.dumps(echo | {"mark": {"name": name}}))
+    with pytest.raises(ConnectionClosed):
+        await drain(socket)
+    calls = running.published[CALLS.name]
+    await until(lambda: calls[-1][1]["event"]["type"] == "call.ended")
+    assert calls[-1][1]["event"]["reason"] == "the agent said goodbye"
 
 
 async def test_keys_sent_through_the_api_are_played_as_tones(running: Running) -> None:

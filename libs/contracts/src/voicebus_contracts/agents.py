@@ -59,7 +59,7 @@ class LanguageModel(_Section):
 
 TOOL_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
 """What chat-completions APIs accept as a function name."""
-BUILT_IN_TOOLS = frozenset({"transfer_call", "send_dtmf"})
+BUILT_IN_TOOLS = frozenset({"end_call", "transfer_call", "send_dtmf"})
 SECRET_REFERENCE = r"\{\{secret:([A-Z][A-Z0-9_]*)\}\}"
 """`{{secret:CRM_TOKEN}}` in a header value: the agent service's environment variable
 CRM_TOKEN, read when the tool runs (secrets are never stored with the agent)."""

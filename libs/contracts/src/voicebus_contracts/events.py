@@ -284,8 +284,11 @@ class OutboundAudioChunk(Event):
 class HangUp(Event):
     """End the call: the gateway holding it closes the caller's stream."""
 
+    schema_version: ClassVar[int] = 2
     type: Literal["control.hang_up"] = "control.hang_up"
     reason: str = Field(default="hung up", max_length=200)
+    after_reply: str | None = None
+    """Let the caller hear this reply to its end first (a goodbye); None: at once."""
 
 
 class TransferCall(Event):

@@ -9,13 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voicebus_agent.llm import is_tool_error, tool_error
 from voicebus_agent.ports import Toolbox, ToolCall
 from voicebus_contracts import (
     MAX_TEXT_CHARS,
     CallCommand,
+    HangUp,
     SendDtmf,
     ToolCalled,
     ToolReturned,
@@ -45,7 +46,26 @@ class _DtmfArguments(_Arguments):
     digits: str
 
 
+class _EndArguments(_Arguments):
+    reason: str = Field(default="the agent ended the call", max_length=200)
+
+
 DEFINITIONS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "end_call",
+            "description": (
+                "End the call once the caller has heard what you are saying now: say goodbye "
+                "first, in the same answer."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {"reason": {"type": "string", "description": "why, for the record"}},
+                "additionalProperties": False,
+            },
+        },
+    },
     {
         "type": "function",
         "function": {
@@ -80,7 +100,8 @@ DEFINITIONS: list[dict[str, Any]] = [
 
 
 class CallTools:
-    """Toolbox of the built-in call-control tools, carried out through `control`."""
+    """Toolbox of the built-in call-control tools (end, transfer, press keys), carried out
+    through `control`."""
 
     def __init__(self, control: CommandSender) -> None:
         self._control = control
@@ -90,7 +111,7 @@ class CallTools:
 
     async def run(self, call: ToolCall, *, call_id: str, reply_id: str) -> str:
         try:
-            command = self._command(call)
+            command = self._command(call, reply_id=reply_id)
         except (ValueError, ValidationError) as refused:
             log.info("call %s: tool %s refused: %s", call_id, call.name, refused)
             return tool_error(f"{call.name} refused: {refused}")
@@ -104,8 +125,11 @@ class CallTools:
         return json.dumps({"ok": True})
 
     @staticmethod
-    def _command(call: ToolCall) -> CallCommand:
+    def _command(call: ToolCall, *, reply_id: str) -> CallCommand:
         match call.name:
+            case "end_call":
+                ending = _EndArguments.model_validate_json(call.arguments or "{}")
+                return HangUp(reason=ending.reason, after_reply=reply_id)
             case "transfer_call":
                 transfer = _TransferArguments.model_validate_json(call.arguments or "{}")
                 return TransferCall(to=transfer.to)

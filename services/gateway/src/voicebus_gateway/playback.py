@@ -109,6 +109,9 @@ class Playback:
         """Sent to the transport, not yet confirmed played by a mark's echo."""
         self._chunks_received: dict[tuple[str, int], int] = {}
         self._cancelled: set[str] = set()
+        self._last_chunks: dict[str, PlaybackPosition] = {}
+        """Each reply's last chunk, once it arrived."""
+        self._heard_whole: dict[str, asyncio.Event] = {}
         self._paused_until: float | None = None
         self._pause_limit_s = pause_limit_s
         self._task: asyncio.Task[None] | None = None
@@ -157,6 +160,8 @@ class Playback:
             )
             return False
         self._accepted.add(position)
+        if chunk.last:
+            self._last_chunks[chunk.reply_id] = position
         sentence = (chunk.reply_id, chunk.sentence)
         self._chunks_received[sentence] = self._chunks_received.get(sentence, 0) + 1
         self._queue_frames(chunk.audio, env)
@@ -206,9 +211,17 @@ class Playback:
         self._paused_until = None
         self._wakeup.set()
 
+    async def heard_whole(self, reply_id: str) -> None:
+        """Returns once the caller has heard reply `reply_id` to its end (its last chunk's mark
+        echoed), or once it was cancelled."""
+        if reply_id in self._cancelled:
+            return
+        await self._heard_whole.setdefault(reply_id, asyncio.Event()).wait()
+
     def cancel(self, reply_id: str) -> None:
         """Drop reply `reply_id`, queued or yet to come; playback goes on with anything else."""
         self._cancelled.add(reply_id)
+        self._reply_over(reply_id)
         self._queue = deque(item for item in self._queue if _reply_of(item) != reply_id)
         self._paused_until = None
         self._wakeup.set()
@@ -223,8 +236,13 @@ class Playback:
                 break
         for pending in list(self._pending_marks):
             self.heard = self._pending_marks.pop(pending)
+            if self.heard == self._last_chunks.get(self.heard.reply_id):
+                self._reply_over(self.heard.reply_id)
             if pending == name:
                 return
+
+    def _reply_over(self, reply_id: str) -> None:
+        self._heard_whole.setdefault(reply_id, asyncio.Event()).set()
 
     async def _flush_transport(self) -> None:
         # The transport echoes the marks of audio it drops: those must not count as heard.

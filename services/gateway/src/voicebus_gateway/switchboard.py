@@ -8,6 +8,7 @@ and commands the bus addresses to it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from voicebus_runtime.registry import CallRegistry
 log = logging.getLogger(__name__)
 
 SERVICE = "gateway"
+HANG_UP_WAIT_LIMIT_S = 30.0
+"""A hang-up after a reply waits at most this long for the caller to hear it."""
 
 
 class CallAlreadyLiveError(Exception):
@@ -62,6 +65,8 @@ class LiveCall:
     frames_sent: int = 0
     ending: str | None = None
     """Why the call is being ended from our side (hang-up, transfer), once it is."""
+    hanging_up: asyncio.Task[None] | None = None
+    """A hang-up waiting for the caller to hear a last reply."""
 
 
 class Switchboard:
@@ -156,6 +161,8 @@ class Switchboard:
         if call is None:
             return
         await call.playback.stop()
+        if call.hanging_up is not None:
+            call.hanging_up.cancel()
         reason = call.ending or reason
         try:
             ended = envelope(CallEnded(reason=reason), call_id=call_id, producer=SERVICE)
@@ -189,9 +196,13 @@ class Switchboard:
                 tones = dtmf_tones(digits, sample_rate=fmt.sample_rate)
                 call.playback.enqueue_tones(from_mono_pcm16(tones, fmt))
                 log.info("call %s: pressing %s", env.call_id, digits)
-            case HangUp(reason=reason):
+            case HangUp(reason=reason, after_reply=None):
                 call.ending = reason
                 await call.leg.hang_up()
+            case HangUp(reason=reason, after_reply=str(reply_id)):
+                call.ending = reason
+                if call.hanging_up is None:
+                    call.hanging_up = asyncio.create_task(self._hang_up_after(call, reply_id))
             case TransferCall(to=to):
                 await self._transfer(call, to)
 
@@ -223,6 +234,17 @@ class Switchboard:
                 event_id=derived_id(cause.event_id, "playback.paused"),
             ),
         )
+
+    async def _hang_up_after(self, call: LiveCall, reply_id: str) -> None:
+        """Hang up once the caller heard `reply_id` (or after HANG_UP_WAIT_LIMIT_S)."""
+        log.info("call %s: hanging up after reply %s", call.call_id, reply_id)
+        try:
+            async with asyncio.timeout(HANG_UP_WAIT_LIMIT_S):
+                await call.playback.heard_whole(reply_id)
+        except TimeoutError:
+            log.warning("call %s: reply %s not heard to its end in time", call.call_id, reply_id)
+        call.hanging_up = None  # the wait is over; the hang-up itself is not to be cancelled
+        await call.leg.hang_up()
 
     async def _transfer(self, call: LiveCall, to: str) -> None:
         call.ending = f"transferred to {to}"
