@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
+from qdrant_client import AsyncQdrantClient
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,6 +17,9 @@ from starlette.routing import Route
 
 from voicebus_agent.app import build
 from voicebus_agent.history import RedisConversationStore
+from voicebus_agent.knowledge.embeddings import E5Embedder
+from voicebus_agent.knowledge.store import KnowledgeBases
+from voicebus_agent.llm import KNOWLEDGE_HEADER
 from voicebus_agent.settings import AgentSettings
 from voicebus_contracts import (
     TELEPHONE,
@@ -40,7 +44,13 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_contracts.agents import AgentConfigured, AgentSpec, HttpTool, LanguageModel
+from voicebus_contracts.agents import (
+    AgentConfigured,
+    AgentSpec,
+    HttpTool,
+    KnowledgeBaseUse,
+    LanguageModel,
+)
 from voicebus_contracts.topics import (
     AGENTS,
     CALLS,
@@ -107,9 +117,14 @@ async def call_id(redis: Redis) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def running(redis_url: str, redis: Redis, settings: AgentSettings) -> AsyncIterator[Agent]:
+async def running(
+    redis_url: str,
+    redis: Redis,
+    settings: AgentSettings,
+    knowledge: KnowledgeBases | None = None,
+) -> AsyncIterator[Agent]:
     bus = BusSettings(redis_url=redis_url, instance_id="agent-test")
-    _, broker = build(settings=settings, bus=bus)
+    _, broker = build(settings=settings, bus=bus, knowledge=knowledge)
     agent = Agent(broker=broker, store=RedisConversationStore(redis=redis, ttl_s=60))
 
     @broker.subscriber(REPLIES.name, group_id="test-observer")
@@ -461,3 +476,45 @@ async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_b
     offered = {t["function"]["name"] for t in model.requests[0]["tools"]}
     assert offered == {"end_call", "transfer_call", "send_dtmf", "check_order"}
     assert model.requests[1]["messages"][-1]["content"] == '{"status":"shipped"}'
+
+
+async def test_an_agents_knowledge_base_informs_each_answer_and_is_a_tool(
+    redis_url: str, redis: Redis, call_id: str
+) -> None:
+    knowledge = KnowledgeBases(
+        qdrant=lambda: AsyncQdrantClient(location=":memory:"), embedder=E5Embedder()
+    )
+    await knowledge.add(
+        "harbor", "harbor.md", "# Pets\nDogs are welcome on every boat if they wear a life jacket."
+    )
+    async with FakeOpenAI() as model:
+        model.answer("Yes, dogs are welcome.")
+        harbor = AgentSpec(
+            agent_id="harbor",
+            name="Harbor",
+            llm=LanguageModel(model="m", base_url=model.base_url),
+            knowledge_base=KnowledgeBaseUse(id="harbor", auto_context=True),
+        )
+        settings = AgentSettings(llm_api_key=model.api_key)
+        async with running(redis_url, redis, settings, knowledge) as agent:
+            announced = envelope(AgentConfigured(agent=harbor), call_id="harbor", producer="a")
+            await send(agent.broker, AGENTS.name, announced)
+            started = CallStarted(
+                transport="twilio",
+                agent_id="harbor",
+                gateway_id=GATEWAY,
+                audio_in=TELEPHONE,
+                audio_out=TELEPHONE,
+            )
+            await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gw"))
+            heard = FinalTranscript(turn_id=f"{call_id}:t1", text="Can I bring my dog?")
+            heard_env = envelope(heard, call_id=call_id, producer="stt")
+            await send(agent.broker, TRANSCRIPTS.name, heard_env)
+    await knowledge.close()
+
+    assert "Yes, dogs are welcome." in agent.said()
+    [request] = model.requests
+    instructions = request["messages"][0]["content"]
+    assert KNOWLEDGE_HEADER in instructions
+    assert "Dogs are welcome on every boat" in instructions
+    assert "search_knowledge_base" in {t["function"]["name"] for t in request["tools"]}

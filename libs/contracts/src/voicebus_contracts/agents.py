@@ -59,7 +59,7 @@ class LanguageModel(_Section):
 
 TOOL_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
 """What chat-completions APIs accept as a function name."""
-BUILT_IN_TOOLS = frozenset({"end_call", "transfer_call", "send_dtmf"})
+BUILT_IN_TOOLS = frozenset({"end_call", "transfer_call", "send_dtmf", "search_knowledge_base"})
 SECRET_REFERENCE = r"\{\{secret:([A-Z][A-Z0-9_]*)\}\}"
 """`{{secret:CRM_TOKEN}}` in a header value: the agent service's environment variable
 CRM_TOKEN, read when the tool runs (secrets are never stored with the agent)."""
@@ -78,6 +78,17 @@ class HttpTool(_Section):
     headers: dict[str, str] = Field(default_factory=dict, max_length=32)
     """Sent with each call; values may hold `{{secret:NAME}}` references."""
     timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
+class KnowledgeBaseUse(_Section):
+    """The knowledge base an agent answers from (uploaded through the agent service's API)."""
+
+    id: Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
+    top_k: int = Field(default=3, ge=1, le=10)
+    """Passages retrieved per search."""
+    auto_context: bool = False
+    """Besides offering the search tool, put the passages nearest to each caller turn in the
+    model's instructions."""
 
 
 class AgentSpec(_Section):
@@ -99,6 +110,7 @@ class AgentSpec(_Section):
     """The numbers that, called, reach this agent."""
     tools: tuple[HttpTool, ...] = Field(default=(), max_length=32)
     """HTTP tools the model may call, beside the built-in ones."""
+    knowledge_base: KnowledgeBaseUse | None = None
 
     @field_validator("tools")
     @classmethod

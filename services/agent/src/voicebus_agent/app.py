@@ -26,6 +26,9 @@ from voicebus_agent.conversation import Conversation, Reply, chunks_of
 from voicebus_agent.endpointing import HeldTurn, HeldTurns, sounds_finished
 from voicebus_agent.history import RedisConversationStore
 from voicebus_agent.keypad import Keypad, KeypadEntry
+from voicebus_agent.knowledge.api import knowledge_router
+from voicebus_agent.knowledge.embeddings import E5Embedder
+from voicebus_agent.knowledge.store import KnowledgeBases
 from voicebus_agent.models import ModelResponders
 from voicebus_agent.ports import ConversationStore, Responder
 from voicebus_agent.profiles import Profile, Profiles
@@ -301,7 +304,11 @@ def responder_for(settings: AgentSettings, models: ModelResponders) -> Responder
 
 
 def build(
-    *, settings: AgentSettings, bus: BusSettings, responder: Responder | None = None
+    *,
+    settings: AgentSettings,
+    bus: BusSettings,
+    responder: Responder | None = None,
+    knowledge: KnowledgeBases | None = None,
 ) -> tuple[FastStream, KafkaBroker]:
     broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
     app = worker_app(broker, service=SERVICE, bus=bus)
@@ -311,7 +318,9 @@ def build(
     agents = AgentDirectory()
     agents.follow(broker)
     http = httpx.AsyncClient()
-    models = ModelResponders(settings, CallTools(control), http, record=tools_recorder(broker))
+    models = ModelResponders(
+        settings, CallTools(control), http, record=tools_recorder(broker), knowledge=knowledge
+    )
     agent = Agent(
         broker=broker,
         store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
@@ -378,7 +387,8 @@ def create_service(
     """The agent service: the worker, and the agents API over the catalog; the worker starts
     and stops with the API. Every stored agent is announced again at start, so services that
     start later, and a bus that lost its catalog, learn all of them."""
-    worker, broker = build(settings=settings, bus=bus, responder=responder)
+    knowledge = KnowledgeBases(qdrant=catalog_settings.qdrant, embedder=E5Embedder())
+    worker, broker = build(settings=settings, bus=bus, responder=responder, knowledge=knowledge)
     engine = create_engine(catalog_settings.database_url)
     catalog = SqlAgentCatalog(engine)
     announce = announcer(broker)
@@ -404,7 +414,9 @@ def create_service(
         finally:
             await worker.stop()
             await engine.dispose()
+            await knowledge.close()
 
     api = FastAPI(title="voicebus agent service", lifespan=lifespan)
     api.include_router(agents_router(catalog, announce))
+    api.include_router(knowledge_router(knowledge))
     return api

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -22,6 +22,10 @@ from voicebus_agent.ports import Message, Toolbox, ToolCall
 from voicebus_agent.sentences import SentenceCutter
 
 log = logging.getLogger(__name__)
+
+ContextSource = Callable[[str], Awaitable[str]]
+"""Given the caller's last words, text the model should know (retrieved knowledge)."""
+KNOWLEDGE_HEADER = "What you know that may help answer (from your knowledge base):"
 
 APOLOGY = "Sorry, I am having trouble answering right now. Could you say that again?"
 """Said when the model cannot be reached or fails mid-answer."""
@@ -61,15 +65,23 @@ def chat_messages(system_prompt: str, history: Sequence[Message]) -> list[dict[s
 class LlmResponder:
     """Responder backed by a chat-completions model, with tools from `toolbox`."""
 
-    def __init__(self, *, client: AsyncOpenAI, settings: LlmSettings, toolbox: Toolbox) -> None:
+    def __init__(
+        self,
+        *,
+        client: AsyncOpenAI,
+        settings: LlmSettings,
+        toolbox: Toolbox,
+        context: ContextSource | None = None,
+    ) -> None:
         self._client = client
         self._settings = settings
         self._toolbox = toolbox
+        self._context = context
 
     async def respond(
         self, history: Sequence[Message], *, call_id: str, reply_id: str
     ) -> AsyncIterator[str]:
-        messages = chat_messages(self._settings.system_prompt, history)
+        messages = chat_messages(await self._instructions(history, call_id), history)
         for _ in range(self._settings.max_tool_rounds + 1):
             calls: list[ToolCall] = []
             said: list[str] = []
@@ -107,6 +119,18 @@ class LlmResponder:
             )
         log.warning("call %s: the model kept calling tools; turn given up", call_id)
         yield APOLOGY
+
+    async def _instructions(self, history: Sequence[Message], call_id: str) -> str:
+        """The system prompt, with what the context source adds for the caller's last words."""
+        prompt = self._settings.system_prompt
+        if self._context is None or not history or history[-1].role != "user":
+            return prompt
+        try:
+            known = await self._context(history[-1].text)
+        except Exception:
+            log.warning("call %s: no knowledge context for this turn", call_id, exc_info=True)
+            return prompt
+        return f"{prompt}\n\n{KNOWLEDGE_HEADER}\n{known}" if known else prompt
 
     async def _stream(
         self, messages: list[dict[str, Any]], calls: list[ToolCall]

@@ -9,12 +9,14 @@ import httpx
 from openai import AsyncOpenAI
 
 from voicebus_agent.http_tools import HttpTools
+from voicebus_agent.knowledge.store import KnowledgeBases
+from voicebus_agent.knowledge.tool import KnowledgeSearch
 from voicebus_agent.llm import LlmResponder, LlmSettings
 from voicebus_agent.ports import Responder, Toolbox
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.tools import RecordedToolbox, Toolboxes, ToolLog
-from voicebus_contracts.agents import HttpTool, LanguageModel
+from voicebus_contracts.agents import HttpTool, KnowledgeBaseUse, LanguageModel
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,13 @@ class ModelResponders:
         call_tools: Toolbox,
         http: httpx.AsyncClient,
         record: ToolLog,
+        knowledge: KnowledgeBases | None = None,
     ) -> None:
         self._settings = settings
         self._call_tools = call_tools
         self._http = http
         self._record = record
+        self._knowledge = knowledge
         self._clients: dict[str | None, AsyncOpenAI] = {}
 
     def service_model(self) -> LanguageModel | None:
@@ -48,7 +52,12 @@ class ModelResponders:
         )
 
     def __call__(
-        self, model: LanguageModel, system_prompt: str, http_tools: Sequence[HttpTool] = ()
+        self,
+        model: LanguageModel,
+        system_prompt: str,
+        *,
+        http_tools: Sequence[HttpTool] = (),
+        knowledge: KnowledgeBaseUse | None = None,
     ) -> Responder:
         key = self._settings.llm_api_key
         if model.base_url is None and key is None:
@@ -65,6 +74,14 @@ class ModelResponders:
             client = self._clients[model.base_url] = AsyncOpenAI(
                 base_url=model.base_url, api_key=api_key
             )
+        toolboxes: list[Toolbox] = [self._call_tools]
+        if http_tools:
+            toolboxes.append(HttpTools(http_tools, client=self._http))
+        context = None
+        if knowledge is not None and self._knowledge is not None:
+            search = KnowledgeSearch(self._knowledge, knowledge)
+            toolboxes.append(search)
+            context = search.context if knowledge.auto_context else None
         return LlmResponder(
             client=client,
             settings=LlmSettings(
@@ -74,12 +91,6 @@ class ModelResponders:
                 filler=self._settings.filler,
                 filler_after_s=self._settings.filler_after_ms / 1000,
             ),
-            toolbox=RecordedToolbox(
-                (
-                    Toolboxes(self._call_tools, HttpTools(http_tools, client=self._http))
-                    if http_tools
-                    else self._call_tools
-                ),
-                self._record,
-            ),
+            toolbox=RecordedToolbox(Toolboxes(*toolboxes), self._record),
+            context=context,
         )

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from voicebus_agent.ports import Responder
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.turns import Backchannels
-from voicebus_contracts.agents import AgentSpec, HttpTool, LanguageModel
+from voicebus_contracts.agents import AgentSpec, HttpTool, KnowledgeBaseUse, LanguageModel
 from voicebus_runtime.agents import AgentDirectory
 
-ResponderFactory = Callable[[LanguageModel, str, Sequence[HttpTool]], Responder]
-"""Makes the responder of a model, given its system prompt and its HTTP tools."""
+
+class ResponderFactory(Protocol):
+    """Makes the responder of a model, given its system prompt, HTTP tools and knowledge."""
+
+    def __call__(
+        self,
+        model: LanguageModel,
+        system_prompt: str,
+        *,
+        http_tools: Sequence[HttpTool] = (),
+        knowledge: KnowledgeBaseUse | None = None,
+    ) -> Responder: ...
 
 
 @dataclass(frozen=True)
@@ -74,11 +85,12 @@ class Profiles:
         )
 
     def _responder(self, agent: AgentSpec, prompt: str) -> Responder:
-        """The agent's model, or the service's with the agent's prompt and tools; else the
-        service's own responder."""
+        """The agent's model, or the service's with the agent's prompt, tools and knowledge;
+        else the service's own responder."""
         settings = self._settings
         model = agent.llm
-        if model is None and (agent.system_prompt or agent.tools) and settings.llm_model:
+        own = agent.system_prompt or agent.tools or agent.knowledge_base
+        if model is None and own and settings.llm_model:
             model = LanguageModel(
                 model=settings.llm_model,
                 base_url=settings.llm_base_url,
@@ -86,7 +98,9 @@ class Profiles:
             )
         if model is None:
             return self.default.responder
-        return self._responder_of(model, prompt, agent.tools)
+        return self._responder_of(
+            model, prompt, http_tools=agent.tools, knowledge=agent.knowledge_base
+        )
 
     def _backchannels(self, words: tuple[str, ...]) -> Backchannels:
         return Backchannels.of(

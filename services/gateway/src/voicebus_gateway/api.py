@@ -112,3 +112,29 @@ def agents_routes(*, agents: httpx.AsyncClient) -> APIRouter:
         return await forward(agents, request, owner=AGENT_SERVICE)
 
     return router
+
+
+def knowledge_routes(*, agents: httpx.AsyncClient) -> APIRouter:
+    """The knowledge bases' API, kept by the agent service (`agents` is a client of it)."""
+    router = APIRouter(prefix="/api/knowledge-bases/{kb_id}", tags=["knowledge bases"])
+
+    @router.post("/documents")
+    async def add_document(kb_id: str, request: Request) -> Response:
+        """Upload a document (multipart `file`: text, Markdown or PDF) into knowledge base
+        `kb_id`; one of the same name is replaced."""
+        return await forward(agents, request, owner=AGENT_SERVICE)
+
+    @router.get("/documents")
+    async def list_documents(kb_id: str, request: Request) -> Response:
+        return await forward(agents, request, owner=AGENT_SERVICE)
+
+    @router.delete("/documents/{name}")
+    async def remove_document(kb_id: str, name: str, request: Request) -> Response:
+        return await forward(agents, request, owner=AGENT_SERVICE)
+
+    @router.post("/search")
+    async def search(kb_id: str, request: Request) -> Response:
+        """`{"query", "limit"?}`: the passages nearest in meaning, best first."""
+        return await forward(agents, request, owner=AGENT_SERVICE)
+
+    return router

@@ -37,7 +37,7 @@ from voicebus_contracts.topics import (
     TRANSCRIPTS,
     gateway_topic,
 )
-from voicebus_gateway.api import agents_routes, calls_routes
+from voicebus_gateway.api import agents_routes, calls_routes, knowledge_routes
 from voicebus_gateway.campaigns import Campaigns, campaign_routes
 from voicebus_gateway.health import check_health
 from voicebus_gateway.placements import Placements
@@ -222,4 +222,5 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
         calls_routes(dialer=gateway.carrier, control=gateway.control, analytics=gateway.analytics)
     )
     app.include_router(agents_routes(agents=gateway.agent_service))
+    app.include_router(knowledge_routes(agents=gateway.agent_service))
     return app
