@@ -1,0 +1,2 @@
+"""The demo agent shipped with voicebus: its knowledge base and the questions that measure
+retrieval on it."""
