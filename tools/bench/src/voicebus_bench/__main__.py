@@ -28,6 +28,7 @@ from voicebus_bench.conversations import jitter_ms
 from voicebus_bench.endpointing import measure_endpointing
 from voicebus_bench.hop import measure_hops
 from voicebus_bench.inprocess import InProcessPipeline
+from voicebus_bench.retrieval import measure_recall
 from voicebus_bench.stats import median, percentiles
 from voicebus_bench.stt_cost import measure_stt_cost
 from voicebus_devstack.harness import RunningStack, start_stack, stop_stack
@@ -164,6 +165,14 @@ def measure_stt(plan: Plan, recognizer: SpeechRecognizer) -> dict[str, Any]:
     }
 
 
+async def measure_retrieval() -> dict[str, Any]:
+    recalls = {k: await measure_recall(k=k) for k in (1, 3, 5)}
+    return {
+        "knowledge_recall": {f"at_{k}": round(r.rate, 3) for k, r in recalls.items()},
+        "knowledge_questions": recalls[3].found + len(recalls[3].missed),
+    }
+
+
 async def measure_in_one_process(plan: Plan, speech: bytes) -> dict[str, Any]:
     say("the same pipeline in one process, instant providers (%d turns)", plan.inprocess_turns)
     pipeline = InProcessPipeline.with_instant_providers()
@@ -280,6 +289,8 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
         pause_s=ENDPOINTING_PAUSE_S,
         wait_s=AgentSettings().unfinished_turn_wait_ms / 1000,
     )
+    say("knowledge base retrieval on the demo question set")
+    retrieval = await measure_retrieval()
     inprocess = await measure_in_one_process(plan, instant_speech)
     instant = await measure_instant_stack(plan, workdir, instant_speech)
     local = await measure_local_stack(plan, workdir)
@@ -297,6 +308,7 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
         },
         **stt,
         "endpointing": endpointing,
+        **retrieval,
         **inprocess,
         **instant,
         **local,

