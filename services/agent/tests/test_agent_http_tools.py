@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from voicebus_agent.http_tools import HttpTools
+from voicebus_agent.knowledge.tool import SEARCH
 from voicebus_agent.ports import ToolCall
 from voicebus_agent.tools import DEFINITIONS, CallTools, RecordedToolbox, Toolboxes
 from voicebus_contracts import CallCommand, SendDtmf, ToolCalled, ToolReturned
@@ -169,7 +170,7 @@ async def test_toolboxes_offer_every_tool_and_run_each_by_its_own_toolbox(
 
 
 def test_the_built_in_tools_are_the_ones_agents_may_not_redefine() -> None:
-    assert {d["function"]["name"] for d in DEFINITIONS} == BUILT_IN_TOOLS
+    assert {d["function"]["name"] for d in DEFINITIONS} | {SEARCH} == BUILT_IN_TOOLS
 
 
 @pytest.mark.parametrize("names", [["check_order", "check_order"], ["send_dtmf"]])

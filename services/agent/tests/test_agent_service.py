@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(120)
 def catalog_settings(tmp_path: Path) -> CatalogSettings:
     url = f"sqlite+aiosqlite:///{tmp_path / 'agents.db'}"
     MIGRATIONS.upgrade(url)
-    return CatalogSettings(database_url=url)
+    return CatalogSettings(database_url=url, data_dir=tmp_path)
 
 
 @pytest.fixture

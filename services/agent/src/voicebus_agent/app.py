@@ -30,6 +30,13 @@ from voicebus_agent.knowledge.api import knowledge_router
 from voicebus_agent.knowledge.embeddings import E5Embedder
 from voicebus_agent.knowledge.store import KnowledgeBases
 from voicebus_agent.models import ModelResponders
+from voicebus_agent.offline import (
+    DEMO_DOCUMENT,
+    DEMO_KNOWLEDGE_BASE,
+    IntentMatcher,
+    OfflineResponder,
+    demo_files,
+)
 from voicebus_agent.ports import ConversationStore, Responder
 from voicebus_agent.profiles import Profile, Profiles
 from voicebus_agent.responders import AcknowledgingResponder
@@ -293,12 +300,25 @@ class Agent:
                 await self._answer_keys(call_id, entry)
 
 
-def responder_for(settings: AgentSettings, models: ModelResponders) -> Responder:
-    """The service's model (VOICEBUS_AGENT_LLM_MODEL); without one, the offline responder."""
+def responder_for(
+    settings: AgentSettings, models: ModelResponders, knowledge: KnowledgeBases | None
+) -> Responder:
+    """The service's model (VOICEBUS_AGENT_LLM_MODEL); without one, the offline demo agent
+    (or the echo, asked for, or without knowledge bases)."""
     model = models.service_model()
     if model is None:
-        log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): answering offline")
-        return AcknowledgingResponder()
+        if settings.offline == "echo" or knowledge is None:
+            log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): echoing the caller")
+            return AcknowledgingResponder()
+        log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): the offline demo agent answers")
+        intents, _ = demo_files()
+        embedder = E5Embedder()
+        return OfflineResponder(
+            intents=IntentMatcher(intents, embedder),
+            knowledge=knowledge,
+            knowledge_base=DEMO_KNOWLEDGE_BASE,
+            embedder=embedder,
+        )
     log.info("LLM %s at %s", model.model, model.base_url or "OpenAI")
     return models(model, settings.system_prompt)
 
@@ -329,7 +349,7 @@ def build(
         profiles=Profiles(
             settings=settings,
             agents=agents,
-            responder=responder or responder_for(settings, models),
+            responder=responder or responder_for(settings, models, knowledge),
             responder_of=models,
         ),
         settings=settings,
@@ -392,6 +412,14 @@ def create_service(
     engine = create_engine(catalog_settings.database_url)
     catalog = SqlAgentCatalog(engine)
     announce = announcer(broker)
+
+    @worker.after_startup
+    async def load_the_demo_knowledge() -> None:
+        if settings.llm_model or settings.offline != "demo":
+            return
+        if not await knowledge.documents(DEMO_KNOWLEDGE_BASE):
+            document = await knowledge.add(DEMO_KNOWLEDGE_BASE, DEMO_DOCUMENT, demo_files()[1])
+            log.info("demo knowledge base loaded: %d passages", document.passages)
 
     @worker.after_startup
     async def announce_every_agent() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -15,7 +15,10 @@ class AgentSettings(BaseSettings):
         env_prefix="VOICEBUS_AGENT_", extra="ignore", populate_by_name=True
     )
 
-    greeting: str = "Hello! You are talking to the voicebus demo agent. How can I help you today?"
+    greeting: str = (
+        "Hello! You are talking to the voicebus demo agent of Harbor Light Boat Rentals. "
+        "How can I help you today?"
+    )
     """What the agent says first, as soon as a call starts."""
     history_ttl_s: int = Field(default=24 * 3600, gt=0)
     """How long a call's conversation history stays in Redis after its last message."""
@@ -35,7 +38,10 @@ class AgentSettings(BaseSettings):
     """Keys typed without `#` are submitted as the caller's turn after this pause in the typing."""
     llm_model: str | None = None
     """The chat model that answers callers (any OpenAI-compatible endpoint); unset, the agent
-    answers offline, without a model."""
+    answers offline, without a model (see `offline`)."""
+    offline: Literal["demo", "echo"] = "demo"
+    """Without a model: `demo` answers as the demo agent (its intents, then its knowledge base);
+    `echo` repeats what it heard, to check the speech path (tests and benchmarks)."""
     llm_base_url: str | None = None
     """The endpoint's base URL (vLLM, Ollama, llama.cpp server...); unset, OpenAI's."""
     llm_api_key: SecretStr | None = Field(

@@ -103,6 +103,8 @@ def start_stack(
         "VOICEBUS_REDIS_PORT": str(redis_port),
         "VOICEBUS_DATA_DIR": str(data_dir),
         "VOICEBUS_REPLICAS": replicas,
+        # Tests and benchmarks hear the caller's words echoed: the speech path, checkable.
+        "VOICEBUS_AGENT_OFFLINE": "echo",
         **(env or {}),
     }
     workdir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 """A Markdown (ATX) heading: one to six '#', then space and its text, closing '#'s dropped. A
@@ -25,17 +26,35 @@ _EMPHASIS = re.compile(r"\*\*|__|`")
 _Splitter = Callable[[str], list[str]]
 
 
-def passages_of(text: str, *, max_chars: int = 700) -> list[str]:
+@dataclass(frozen=True)
+class Chunk:
+    """A passage: its heading path ("Opening hours > Holidays", or "") and its body."""
+
+    heading: str
+    body: str
+
+    @property
+    def text(self) -> str:
+        """The passage as embedded and quoted: `prefix + body` (see the module doc)."""
+        return f"{self.heading}: {self.body}" if self.heading else self.body
+
+
+def chunks_of(text: str, *, max_chars: int = 700) -> list[Chunk]:
     """The passages of `text` (plain text or Markdown), in document order; see the module doc
     for the length bound. Deterministic, and never an empty passage."""
     if max_chars < 1:
         raise ValueError(f"max_chars must be positive, not {max_chars}")
-    passages: list[str] = []
+    chunks: list[Chunk] = []
     for headings, paragraphs in _sections(text):
-        prefix = f"{' > '.join(headings)}: " if headings else ""
+        heading = " > ".join(headings)
         pieces = (piece for paragraph in paragraphs for piece in _fitting(paragraph, max_chars))
-        passages.extend(prefix + body for body in _packed(pieces, max_chars))
-    return passages
+        chunks.extend(Chunk(heading, body) for body in _packed(pieces, max_chars))
+    return chunks
+
+
+def passages_of(text: str, *, max_chars: int = 700) -> list[str]:
+    """The texts of `chunks_of(text)`."""
+    return [chunk.text for chunk in chunks_of(text, max_chars=max_chars)]
 
 
 def _sections(text: str) -> Iterator[tuple[list[str], list[list[str]]]]:

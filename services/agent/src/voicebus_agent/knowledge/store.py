@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from qdrant_client import AsyncQdrantClient, models
 
-from voicebus_agent.knowledge.chunking import passages_of
+from voicebus_agent.knowledge.chunking import chunks_of
 from voicebus_agent.knowledge.embeddings import Embedder
 
 COLLECTION_PREFIX = "voicebus_kb_"
@@ -23,8 +23,11 @@ context for the model to read."""
 @dataclass(frozen=True)
 class Passage:
     text: str
+    """The heading path and the body, as embedded."""
     document: str
     score: float
+    heading: str
+    body: str
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,8 @@ class KnowledgeBases:
             await self._qdrant.close()
 
     async def add(self, kb_id: str, name: str, text: str) -> Document:
-        passages = passages_of(text, max_chars=PASSAGE_CHARS)
-        vectors = await asyncio.to_thread(self._embedder.passages, passages)
+        chunks = chunks_of(text, max_chars=PASSAGE_CHARS)
+        vectors = await asyncio.to_thread(self._embedder.passages, [c.text for c in chunks])
         collection = _collection(kb_id)
         if not await (await self._client()).collection_exists(collection):
             await (await self._client()).create_collection(
@@ -93,12 +96,18 @@ class KnowledgeBases:
                     # Named by document and position: adding the same document twice is one.
                     id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kb_id}/{name}/{n}")),
                     vector=list(map(float, vector)),
-                    payload={"document": name, "text": passage, "position": n},
+                    payload={
+                        "document": name,
+                        "text": chunk.text,
+                        "heading": chunk.heading,
+                        "body": chunk.body,
+                        "position": n,
+                    },
                 )
-                for n, (passage, vector) in enumerate(zip(passages, vectors, strict=True))
+                for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
             ],
         )
-        return Document(name=name, passages=len(passages))
+        return Document(name=name, passages=len(chunks))
 
     async def search(self, kb_id: str, query: str, *, limit: int = 3) -> list[Passage]:
         """The passages of `kb_id` nearest in meaning to `query`, best first."""
@@ -114,6 +123,8 @@ class KnowledgeBases:
                 text=str(point.payload["text"]),
                 document=str(point.payload["document"]),
                 score=point.score,
+                heading=str(point.payload.get("heading", "")),
+                body=str(point.payload.get("body", point.payload["text"])),
             )
             for point in found.points
             if point.payload is not None
