@@ -413,7 +413,8 @@ def create_service(
     catalog = SqlAgentCatalog(engine)
     announce = announcer(broker)
 
-    @worker.after_startup
+    # Before the worker joins the bus and beats: the stack is not ready until the demo can answer.
+    @worker.on_startup
     async def load_the_demo_knowledge() -> None:
         if settings.llm_model or settings.offline != "demo":
             return
