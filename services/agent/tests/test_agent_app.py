@@ -388,7 +388,7 @@ async def test_with_a_model_configured_the_agent_answers_with_it_and_its_tools_r
 
 
 async def test_each_call_gets_its_agents_greeting_prompt_and_model(
-    redis_url: str, redis: Redis, call_id: str
+    redis_url: str, redis: Redis, call_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with FakeOpenAI() as model:
         model.answer("Sales here. Which boat?")
@@ -397,9 +397,12 @@ async def test_each_call_gets_its_agents_greeting_prompt_and_model(
             name="Sales",
             greeting="Sales desk, hello.",
             system_prompt="You sell boats.",
-            llm=LanguageModel(model="boat-model", base_url=model.base_url),
+            llm=LanguageModel(
+                model="boat-model", base_url=model.base_url, api_key_secret="FAKE_LLM"
+            ),
         )
-        settings = AgentSettings(llm_api_key=model.api_key)  # no model of the service's own
+        monkeypatch.setenv("VOICEBUS_SECRET_FAKE_LLM", model.api_key)
+        settings = AgentSettings()  # no model of the service's own
         async with running(redis_url, redis, settings) as agent:
             announced = envelope(AgentConfigured(agent=sales), call_id="sales", producer="agent")
             await send(agent.broker, AGENTS.name, announced)
@@ -423,7 +426,7 @@ async def test_each_call_gets_its_agents_greeting_prompt_and_model(
 
 
 async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_back(
-    redis_url: str, redis: Redis, call_id: str
+    redis_url: str, redis: Redis, call_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked: list[dict[str, str]] = []
 
@@ -438,7 +441,9 @@ async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_b
         agent_spec = AgentSpec(
             agent_id="shop",
             name="Shop",
-            llm=LanguageModel(model="shop-model", base_url=model.base_url),
+            llm=LanguageModel(
+                model="shop-model", base_url=model.base_url, api_key_secret="FAKE_LLM"
+            ),
             tools=(
                 HttpTool(
                     name="check_order",
@@ -448,7 +453,8 @@ async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_b
                 ),
             ),
         )
-        settings = AgentSettings(llm_api_key=model.api_key)
+        monkeypatch.setenv("VOICEBUS_SECRET_FAKE_LLM", model.api_key)
+        settings = AgentSettings()
         async with running(redis_url, redis, settings) as agent:
             announced = envelope(AgentConfigured(agent=agent_spec), call_id="shop", producer="a")
             await send(agent.broker, AGENTS.name, announced)
@@ -479,7 +485,7 @@ async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_b
 
 
 async def test_an_agents_knowledge_base_informs_each_answer_and_is_a_tool(
-    redis_url: str, redis: Redis, call_id: str
+    redis_url: str, redis: Redis, call_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     knowledge = KnowledgeBases(
         qdrant=lambda: AsyncQdrantClient(location=":memory:"), embedder=E5Embedder()
@@ -492,10 +498,11 @@ async def test_an_agents_knowledge_base_informs_each_answer_and_is_a_tool(
         harbor = AgentSpec(
             agent_id="harbor",
             name="Harbor",
-            llm=LanguageModel(model="m", base_url=model.base_url),
+            llm=LanguageModel(model="m", base_url=model.base_url, api_key_secret="FAKE_LLM"),
             knowledge_base=KnowledgeBaseUse(id="harbor", auto_context=True),
         )
-        settings = AgentSettings(llm_api_key=model.api_key)
+        monkeypatch.setenv("VOICEBUS_SECRET_FAKE_LLM", model.api_key)
+        settings = AgentSettings()
         async with running(redis_url, redis, settings, knowledge) as agent:
             announced = envelope(AgentConfigured(agent=harbor), call_id="harbor", producer="a")
             await send(agent.broker, AGENTS.name, announced)

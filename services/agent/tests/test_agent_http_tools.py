@@ -72,7 +72,7 @@ def order_tool(url: str, **fields: Any) -> HttpTool:
 
 async def run(tool: HttpTool, arguments: str, secrets: dict[str, str] | None = None) -> str:
     async with httpx.AsyncClient() as client:
-        known = {"SHOP_TOKEN": "s3cret"} if secrets is None else secrets
+        known = {"VOICEBUS_SECRET_SHOP_TOKEN": "s3cret"} if secrets is None else secrets
         tools = HttpTools([tool], client=client, secrets=known)
         return await tools.run(
             ToolCall(id="c1", name=tool.name, arguments=arguments), call_id=CALL, reply_id=REPLY
@@ -119,7 +119,7 @@ async def test_a_slow_tool_times_out(endpoint: tuple[Endpoint, str]) -> None:
 @pytest.mark.parametrize(
     ("arguments", "secrets", "error"),
     [
-        ('{"order": "42"}', {}, "the secret SHOP_TOKEN is not set"),
+        ('{"order": "42"}', {}, "VOICEBUS_SECRET_SHOP_TOKEN is not set"),
         ("[1, 2]", None, "the arguments must be a JSON object"),
         ("{not json", None, "check_order not called"),
     ],
@@ -148,7 +148,9 @@ async def test_toolboxes_offer_every_tool_and_run_each_by_its_own_toolbox(
     served, url = endpoint
     control = SentCommands()
     async with httpx.AsyncClient() as client:
-        http = HttpTools([order_tool(url)], client=client, secrets={"SHOP_TOKEN": "x"})
+        http = HttpTools(
+            [order_tool(url)], client=client, secrets={"VOICEBUS_SECRET_SHOP_TOKEN": "x"}
+        )
         tools = Toolboxes(CallTools(control), http)
         names = [d["function"]["name"] for d in tools.definitions()]
         await tools.run(

@@ -8,16 +8,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from openai import AsyncOpenAI
 from pydantic import ValidationError
 
 from voicebus_agent.llm import APOLOGY, LlmResponder, LlmSettings
+from voicebus_agent.models import ModelResponders
 from voicebus_agent.ports import Message, ToolCall
 from voicebus_agent.sentences import SentenceCutter
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.tools import CallTools
 from voicebus_contracts import CallCommand, HangUp, SendDtmf, TransferCall
+from voicebus_contracts.agents import LanguageModel
 from voicebus_devstack.fake_openai import FakeOpenAI
 
 CALL = "CA-llm"
@@ -259,3 +262,38 @@ def test_an_llm_on_openai_without_a_key_is_refused_naming_the_variable(
         AgentSettings()
     monkeypatch.setenv("VOICEBUS_AGENT_LLM_BASE_URL", "http://127.0.0.1:11434/v1")
     assert AgentSettings().llm_api_key is None  # a local endpoint needs none
+
+
+async def test_the_services_key_goes_to_the_services_endpoint_only(fake: FakeOpenAI) -> None:
+    settings = AgentSettings(llm_base_url="http://127.0.0.1:9/v1", llm_api_key=fake.api_key)
+
+    async def no_record(call_id: str, event: object) -> None:
+        return None
+
+    async with httpx.AsyncClient() as http:
+        models = ModelResponders(
+            settings,
+            call_tools=RecordingToolbox(),
+            http=http,
+            record=no_record,
+            secrets={"VOICEBUS_SECRET_AGENTS_KEY": fake.api_key},
+        )
+        elsewhere = LanguageModel(model="m", base_url=fake.base_url)
+        with_secret = elsewhere.model_copy(update={"api_key_secret": "AGENTS_KEY"})
+        fake.answer("Hello.")
+        refused = [
+            s
+            async for s in models(elsewhere, "Be brief.").respond(
+                HISTORY, call_id=CALL, reply_id=REPLY
+            )
+        ]
+        answered = [
+            s
+            async for s in models(with_secret, "Be brief.").respond(
+                HISTORY, call_id=CALL, reply_id=REPLY
+            )
+        ]
+        await models.aclose()
+
+    assert refused == [APOLOGY]  # the endpoint got no key: 401
+    assert answered == ["Hello."]

@@ -21,6 +21,17 @@ DEFAULT_AGENT_ID = "default"
 
 PhoneNumber = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
 
+TOOL_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
+"""What chat-completions APIs accept as a function name."""
+BUILT_IN_TOOLS = frozenset({"end_call", "transfer_call", "send_dtmf", "search_knowledge_base"})
+SECRET_REFERENCE = r"\{\{secret:([A-Z][A-Z0-9_]*)\}\}"
+SECRET_ENV_PREFIX = "VOICEBUS_SECRET_"
+"""A secret named CRM_TOKEN (`{{secret:CRM_TOKEN}}` in a tool's header, `api_key_secret` of a
+model) is the agent service's environment variable VOICEBUS_SECRET_CRM_TOKEN, read when used.
+Secrets are never stored with the agent, and only variables meant to be named can be (not the
+service's own keys)."""
+SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]*$"
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -55,14 +66,9 @@ class LanguageModel(_Section):
     base_url: str | None = Field(default=None, max_length=2_000)
     """Unset: OpenAI's endpoint (which needs OPENAI_API_KEY in the agent service)."""
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-
-
-TOOL_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
-"""What chat-completions APIs accept as a function name."""
-BUILT_IN_TOOLS = frozenset({"end_call", "transfer_call", "send_dtmf", "search_knowledge_base"})
-SECRET_REFERENCE = r"\{\{secret:([A-Z][A-Z0-9_]*)\}\}"
-"""`{{secret:CRM_TOKEN}}` in a header value: the agent service's environment variable
-CRM_TOKEN, read when the tool runs (secrets are never stored with the agent)."""
+    api_key_secret: str | None = Field(default=None, pattern=SECRET_NAME_PATTERN)
+    """The secret (see SECRET_ENV_PREFIX) holding the key of an endpoint of the agent's own;
+    the service's key goes to the service's endpoint only."""
 
 
 class HttpTool(_Section):

@@ -99,6 +99,9 @@ AgentInput = Annotated[
 skipped)."""
 log = logging.getLogger(__name__)
 
+CALLS_REMEMBERED = 10_000
+"""Calls whose agent this worker keeps in memory; the oldest are forgotten first."""
+
 
 class Agent:
     """One agent worker: what it does with each event of its calls, published on `broker`.
@@ -164,8 +167,14 @@ class Agent:
         route in Redis when another worker saw it start."""
         agent_id = self._agent_of.get(call_id)
         if agent_id is None and (route := await self._registry.lookup(call_id)) is not None:
-            agent_id = self._agent_of[call_id] = route.agent_id
+            agent_id = self._remember_agent(call_id, route.agent_id)
         return self._profiles.of(agent_id)
+
+    def _remember_agent(self, call_id: str, agent_id: str) -> str:
+        self._agent_of[call_id] = agent_id
+        if len(self._agent_of) > CALLS_REMEMBERED:  # calls whose end went to another worker
+            del self._agent_of[next(iter(self._agent_of))]
+        return agent_id
 
     async def _speak(self, call_id: str, reply: Reply, *, cause: UUID, stamps: StageStamps) -> None:
         sentences: list[str] = []
@@ -183,7 +192,7 @@ class Agent:
 
     async def _greet(self, env: Envelope[AgentInput], started: CallStarted) -> None:
         log.info("call %s started (agent %s): greeting", env.call_id, started.agent_id)
-        self._agent_of[env.call_id] = started.agent_id
+        self._remember_agent(env.call_id, started.agent_id)
         greeting = self._profiles.of(started.agent_id).greeting
         reply = self._conversation(env.call_id).greet(greeting)
         await self._speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
@@ -339,7 +348,11 @@ def build(
     agents.follow(broker)
     http = httpx.AsyncClient()
     models = ModelResponders(
-        settings, CallTools(control), http, record=tools_recorder(broker), knowledge=knowledge
+        settings,
+        call_tools=CallTools(control),
+        http=http,
+        record=tools_recorder(broker),
+        knowledge=knowledge,
     )
     agent = Agent(
         broker=broker,
@@ -373,6 +386,7 @@ def build(
     @app.after_shutdown
     async def close_clients() -> None:
         await redis.aclose()
+        await models.aclose()
         await http.aclose()
 
     return app, broker

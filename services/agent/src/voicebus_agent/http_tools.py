@@ -13,7 +13,7 @@ import httpx
 
 from voicebus_agent.llm import tool_error
 from voicebus_agent.ports import ToolCall
-from voicebus_contracts.agents import SECRET_REFERENCE, HttpTool
+from voicebus_contracts.agents import SECRET_ENV_PREFIX, SECRET_REFERENCE, HttpTool
 
 log = logging.getLogger(__name__)
 
@@ -22,18 +22,19 @@ MAX_RESULT_CHARS = 8_000
 
 
 class MissingSecretError(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"the secret {name} is not set in the agent service's environment")
+    def __init__(self, variable: str) -> None:
+        super().__init__(f"{variable} is not set in the agent service's environment")
 
 
 def resolve_secrets(headers: Mapping[str, str], secrets: Mapping[str, str]) -> dict[str, str]:
-    """`headers` with each `{{secret:NAME}}` replaced by the secret NAME."""
+    """`headers` with each `{{secret:NAME}}` replaced by the variable
+    VOICEBUS_SECRET_NAME of `secrets`."""
 
     def secret(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in secrets:
-            raise MissingSecretError(name)
-        return secrets[name]
+        variable = SECRET_ENV_PREFIX + match.group(1)
+        if variable not in secrets:
+            raise MissingSecretError(variable)
+        return secrets[variable]
 
     return {key: re.sub(SECRET_REFERENCE, secret, value) for key, value in headers.items()}
 

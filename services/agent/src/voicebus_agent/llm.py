@@ -147,19 +147,22 @@ class LlmResponder:
         )
         cutter = SentenceCutter()
         drafts: dict[int, _ToolCallDraft] = {}
-        async for chunk in stream:
-            if not chunk.choices:
-                continue
-            delta = chunk.choices[0].delta
-            if delta.content:
-                for sentence in cutter.feed(delta.content):
-                    yield sentence
-            for part in delta.tool_calls or ():
-                draft = drafts.setdefault(part.index, _ToolCallDraft())
-                draft.id = part.id or draft.id
-                if part.function is not None:
-                    draft.name = part.function.name or draft.name
-                    draft.arguments.append(part.function.arguments or "")
+        try:
+            async for chunk in stream:
+                if not chunk.choices:
+                    continue
+                delta = chunk.choices[0].delta
+                if delta.content:
+                    for sentence in cutter.feed(delta.content):
+                        yield sentence
+                for part in delta.tool_calls or ():
+                    draft = drafts.setdefault(part.index, _ToolCallDraft())
+                    draft.id = part.id or draft.id
+                    if part.function is not None:
+                        draft.name = part.function.name or draft.name
+                        draft.arguments.append(part.function.arguments or "")
+        finally:
+            await stream.close()  # a reply abandoned midway stops the model's generation
         for sentence in cutter.flush():
             yield sentence
         calls.extend(drafts[index].done() for index in sorted(drafts))
@@ -170,14 +173,18 @@ class LlmResponder:
         """Run `calls` concurrently, their results into `into` in order; yields the filler if
         they outlast `filler_after_s`."""
         for c in calls:
-            log.info("call %s: tool %s(%s)", call_id, c.name, c.arguments)
+            # What callers say stays out of the logs: the tool, not its arguments.
+            log.info("call %s: tool %s (%d chars of arguments)", call_id, c.name, len(c.arguments))
         running = asyncio.gather(
             *(self._toolbox.run(c, call_id=call_id, reply_id=reply_id) for c in calls)
         )
-        done, _ = await asyncio.wait({running}, timeout=self._settings.filler_after_s)
-        if not done and self._settings.filler:
-            yield self._settings.filler
-        into.extend(await running)
+        try:
+            done, _ = await asyncio.wait({running}, timeout=self._settings.filler_after_s)
+            if not done and self._settings.filler:
+                yield self._settings.filler
+            into.extend(await running)
+        finally:
+            running.cancel()  # a reply abandoned midway calls no more tools
 
 
 def tool_error(message: str) -> str:

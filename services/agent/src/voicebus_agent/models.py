@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import httpx
 from openai import AsyncOpenAI
@@ -16,9 +17,17 @@ from voicebus_agent.ports import Responder, Toolbox
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.tools import RecordedToolbox, Toolboxes, ToolLog
-from voicebus_contracts.agents import HttpTool, KnowledgeBaseUse, LanguageModel
+from voicebus_contracts.agents import (
+    SECRET_ENV_PREFIX,
+    HttpTool,
+    KnowledgeBaseUse,
+    LanguageModel,
+)
 
 log = logging.getLogger(__name__)
+
+MODEL_TIMEOUT_S = 15.0
+"""How long one request to a model may take (the SDK's default is 10 minutes)."""
 
 
 class ModelResponders:
@@ -28,17 +37,20 @@ class ModelResponders:
     def __init__(
         self,
         settings: AgentSettings,
+        *,
         call_tools: Toolbox,
         http: httpx.AsyncClient,
         record: ToolLog,
         knowledge: KnowledgeBases | None = None,
+        secrets: Mapping[str, str] = os.environ,
     ) -> None:
         self._settings = settings
+        self._secrets = secrets
         self._call_tools = call_tools
         self._http = http
         self._record = record
         self._knowledge = knowledge
-        self._clients: dict[str | None, AsyncOpenAI] = {}
+        self._clients: dict[tuple[str | None, str | None], AsyncOpenAI] = {}
 
     def service_model(self) -> LanguageModel | None:
         """VOICEBUS_AGENT_LLM_*'s model, if one is set."""
@@ -59,20 +71,24 @@ class ModelResponders:
         http_tools: Sequence[HttpTool] = (),
         knowledge: KnowledgeBaseUse | None = None,
     ) -> Responder:
-        key = self._settings.llm_api_key
+        key = self._key_for(model)
         if model.base_url is None and key is None:
             log.error(
-                "model %s is on OpenAI's endpoint, but OPENAI_API_KEY is not set in the agent "
-                "service: its agent answers offline",
+                "model %s is on OpenAI's endpoint without a key (OPENAI_API_KEY for the "
+                "service's model, an api_key_secret for an agent's): its agent answers offline",
                 model.model,
             )
             return AcknowledgingResponder()
-        client = self._clients.get(model.base_url)
+        endpoint = (model.base_url, model.api_key_secret)
+        client = self._clients.get(endpoint)
         if client is None:
             # Local OpenAI-compatible servers take any key; OpenAI's own requires one.
-            api_key = key.get_secret_value() if key else "unused"
-            client = self._clients[model.base_url] = AsyncOpenAI(
-                base_url=model.base_url, api_key=api_key
+            client = self._clients[endpoint] = AsyncOpenAI(
+                base_url=model.base_url,
+                api_key=key or "unused",
+                # A caller is waiting: fail fast to the spoken apology, not after minutes.
+                timeout=MODEL_TIMEOUT_S,
+                max_retries=1,
             )
         toolboxes: list[Toolbox] = [self._call_tools]
         if http_tools:
@@ -94,3 +110,17 @@ class ModelResponders:
             toolbox=RecordedToolbox(Toolboxes(*toolboxes), self._record),
             context=context,
         )
+
+    def _key_for(self, model: LanguageModel) -> str | None:
+        """The agent's own secret if it names one; the service's key for the service's
+        endpoint only (an agent's endpoint must not receive it)."""
+        if model.api_key_secret is not None:
+            return self._secrets.get(SECRET_ENV_PREFIX + model.api_key_secret)
+        key = self._settings.llm_api_key
+        if key is None or model.base_url not in (None, self._settings.llm_base_url):
+            return None
+        return key.get_secret_value()
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()

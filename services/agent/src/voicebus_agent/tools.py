@@ -177,7 +177,11 @@ class RecordedToolbox:
         )
         await self._on_record(call_id, called)
         started = time.perf_counter()
-        result = await self._toolbox.run(call, call_id=call_id, reply_id=reply_id)
+        try:
+            result = await self._toolbox.run(call, call_id=call_id, reply_id=reply_id)
+        except Exception as failed:  # a toolbox that broke its promise not to raise
+            log.exception("call %s: tool %s raised", call_id, call.name)
+            result = tool_error(f"{call.name} failed: {failed}")
         returned = ToolReturned(
             tool_call_id=call.id,
             name=call.name,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import signal
 
 import uvicorn
 
@@ -40,6 +42,8 @@ async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
 
 
 def main() -> None:
+    # `kill -USR1 <pid>` prints every thread's stack: what a replica that will not stop is doing.
+    faulthandler.register(signal.SIGUSR1)
     bus = BusSettings()
     configure_logging(bus.log_level)
     asyncio.run(serve(GatewaySettings(), bus))

@@ -85,56 +85,57 @@ def calls_routes(
     return router
 
 
-def agents_routes(*, agents: httpx.AsyncClient) -> APIRouter:
-    """The agents API, kept by the agent service (`agents` is a client of it)."""
+def agents_routes(*, agent_service: httpx.AsyncClient) -> APIRouter:
+    """The agents API, kept by the agent service (`agent_service` is a client of it)."""
     router = APIRouter(prefix="/api/agents", tags=["agents"])
 
     @router.get("")
     async def list_agents(request: Request) -> Response:
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     @router.post("")
     async def create_agent(request: Request) -> Response:
         """Create an agent (an AgentSpec); 409 if its id or one of its numbers is taken."""
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     @router.get("/{agent_id}")
     async def get_agent(agent_id: str, request: Request) -> Response:
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     @router.put("/{agent_id}")
     async def replace_agent(agent_id: str, request: Request) -> Response:
         """Replace the agent with this AgentSpec; calls started from now on use it."""
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     @router.delete("/{agent_id}")
     async def delete_agent(agent_id: str, request: Request) -> Response:
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     return router
 
 
-def knowledge_routes(*, agents: httpx.AsyncClient) -> APIRouter:
-    """The knowledge bases' API, kept by the agent service (`agents` is a client of it)."""
+def knowledge_routes(*, agent_service: httpx.AsyncClient) -> APIRouter:
+    """The knowledge bases' API, kept by the agent service (`agent_service` is a client of
+    it)."""
     router = APIRouter(prefix="/api/knowledge-bases/{kb_id}", tags=["knowledge bases"])
 
     @router.post("/documents")
     async def add_document(kb_id: str, request: Request) -> Response:
         """Upload a document (multipart `file`: text, Markdown or PDF) into knowledge base
         `kb_id`; one of the same name is replaced."""
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     @router.get("/documents")
     async def list_documents(kb_id: str, request: Request) -> Response:
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     @router.delete("/documents/{name}")
     async def remove_document(kb_id: str, name: str, request: Request) -> Response:
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     @router.post("/search")
     async def search(kb_id: str, request: Request) -> Response:
         """`{"query", "limit"?}`: the passages nearest in meaning, best first."""
-        return await forward(agents, request, owner=AGENT_SERVICE)
+        return await forward(agent_service, request, owner=AGENT_SERVICE)
 
     return router

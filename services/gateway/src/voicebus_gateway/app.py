@@ -221,6 +221,6 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
     app.include_router(
         calls_routes(dialer=gateway.carrier, control=gateway.control, analytics=gateway.analytics)
     )
-    app.include_router(agents_routes(agents=gateway.agent_service))
-    app.include_router(knowledge_routes(agents=gateway.agent_service))
+    app.include_router(agents_routes(agent_service=gateway.agent_service))
+    app.include_router(knowledge_routes(agent_service=gateway.agent_service))
     return app

@@ -181,7 +181,10 @@ class Playback:
             self._queue.append(_Frame(frame, self._format.duration_ms(len(frame)) / 1000.0, chunk))
 
     async def clear(self) -> None:
-        """Drop all queued audio and what the transport has buffered but not played."""
+        """Drop all queued audio and what the transport has buffered but not played: the
+        replies in it are over."""
+        for reply_id in {r for r in map(_reply_of, (*self._queue, *self._unheard)) if r}:
+            self._reply_over(reply_id)
         self._queue.clear()
         self._unheard.clear()
         await self._flush_transport()

@@ -63,11 +63,14 @@ class ReplicaLease:
         self._task = asyncio.create_task(self._keep(), name="replica-lease")
 
     async def stop(self) -> None:
+        """Give the lease up: a replica that stopped cleanly has ended its calls, so nobody has
+        to sweep it."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._redis.delete(_lease_key(self._gateway_id))
+        await self._redis.srem(REPLICAS_KEY, self._gateway_id)
 
     async def sweep(self) -> list[str]:
         """End the calls of every replica whose lease lapsed; the replicas swept."""

@@ -244,7 +244,10 @@ class Switchboard:
         except TimeoutError:
             log.warning("call %s: reply %s not heard to its end in time", call.call_id, reply_id)
         call.hanging_up = None  # the wait is over; the hang-up itself is not to be cancelled
-        await call.leg.hang_up()
+        try:
+            await call.leg.hang_up()
+        except Exception:
+            log.exception("call %s: hang-up after reply %s failed", call.call_id, reply_id)
 
     async def _transfer(self, call: LiveCall, to: str) -> None:
         call.ending = f"transferred to {to}"

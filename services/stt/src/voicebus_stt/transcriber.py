@@ -136,7 +136,8 @@ class Transcriber:
                 log.info(
                     "turn %s: chunks missing before %d, not listening", chunk.turn_id, chunk.seq
                 )
-                self._turns.pop(chunk.turn_id, None)
+                if (dropped := self._turns.pop(chunk.turn_id, None)) is not None:
+                    dropped.drop_draft()
             return
         if turn is None:
             turn = self._turns[chunk.turn_id] = _LiveTurn(latest=env)
@@ -227,7 +228,7 @@ class Transcriber:
     def _forget_stale(self) -> None:
         stale = time.monotonic() - FORGET_TURN_AFTER_S
         for turn_id in [t for t, turn in self._turns.items() if turn.touched < stale]:
-            del self._turns[turn_id]
+            self._turns.pop(turn_id).drop_draft()
 
     def close(self) -> None:
         for task in self._publishing:

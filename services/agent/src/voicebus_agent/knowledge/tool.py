@@ -57,7 +57,13 @@ class KnowledgeSearch:
             query = _SearchArguments.model_validate_json(call.arguments or "{}").query
         except ValidationError as refused:
             return tool_error(f"{SEARCH} refused: {refused}")
-        passages = await self._knowledge.search(self._use.id, query, limit=self._use.top_k)
+        try:
+            passages = await self._knowledge.search(self._use.id, query, limit=self._use.top_k)
+        except Exception as failed:
+            log.warning(
+                "call %s: knowledge base %s not searched", call_id, self._use.id, exc_info=True
+            )
+            return tool_error(f"{SEARCH} failed: {failed}")
         log.info("call %s: %d passages found in %s", call_id, len(passages), self._use.id)
         return json.dumps({"passages": [p.text for p in passages]})
 
