@@ -41,7 +41,8 @@ async def test_a_pause_mid_sentence_is_one_turn(
     record = await wait_for_record(stack.base_url, phone.call_sid)
     answers = [t for t in record["turns"] if t["role"] == "agent" and t["in_reply_to"]]
     assert len(answers) == 1, answers
-    # The one answer took in both halves (the offline agent repeats what it heard).
-    assert {"like", "table"} <= words(answers[0]["text"]), answers
+    # The one answer took in both halves (the echo repeats what STT heard; Whisper hears
+    # eSpeak's "book a table" alone as "We're capable" now and then, "two people" reliably).
+    assert {"like", "two", "people"} <= words(answers[0]["text"]), answers
     # The one answer is the one the caller heard.
     assert share_of_words(answers[0]["text"], transcribe(recognizer, reply, TELEPHONE)) >= 0.5
