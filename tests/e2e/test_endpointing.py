@@ -41,8 +41,11 @@ async def test_a_pause_mid_sentence_is_one_turn(
     record = await wait_for_record(stack.base_url, phone.call_sid)
     answers = [t for t in record["turns"] if t["role"] == "agent" and t["in_reply_to"]]
     assert len(answers) == 1, answers
-    # The one answer took in both halves (the echo repeats what STT heard; Whisper hears
-    # eSpeak's "book a table" alone as "We're capable" now and then, "two people" reliably).
-    assert {"like", "two", "people"} <= words(answers[0]["text"]), answers
+    # The one answer took in both halves (the echo repeats what STT heard). Whisper hears
+    # eSpeak's second half alone loosely ("We're capable for two people", "Work at table 42
+    # people"): most of its words, not all, come through.
+    answered = words(answers[0]["text"])
+    assert "like" in answered, answers
+    assert len(answered & {"book", "table", "two", "people"}) >= 2, answers
     # The one answer is the one the caller heard.
     assert share_of_words(answers[0]["text"], transcribe(recognizer, reply, TELEPHONE)) >= 0.5
