@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy import Connection, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voicebus_agent.catalog.api import agents_router
@@ -37,39 +34,19 @@ from voicebus_contracts.agents import (
     TurnTaking,
 )
 from voicebus_sql.engine import create_engine
+from voicebus_sql.migrations import differences
 
 CATALOG_TABLES = {"agents", "agent_numbers"}
-
-
-async def _administer(server_url: str, statement: str) -> None:
-    engine = create_engine(server_url)
-    try:
-        async with engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def catalog_postgres_url(postgres_server_url: str) -> Iterator[str]:
-    """A PostgreSQL database for this module, dropped afterwards."""
-    name = f"voicebus_agent_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_administer(postgres_server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(
-            _administer(postgres_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        )
+VERSION_TABLE = "alembic_version_agent"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database without the catalog: a new SQLite file, or this module's PostgreSQL one."""
+    """A database without the catalog: a new SQLite file, or the session's PostgreSQL one
+    (shared with analytics, whose tables and Alembic history are its own)."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'agents.db'}"
-    url: str = request.getfixturevalue("catalog_postgres_url")
+    url: str = request.getfixturevalue("postgres_url")
     return url
 
 
@@ -134,29 +111,18 @@ def tables_in(url: str) -> set[str]:
     return set(_inspect(url, lambda connection: inspect(connection).get_table_names()))
 
 
-def differences(url: str) -> list[object]:
-    def compare(connection: Connection) -> list[object]:
-        context = MigrationContext.configure(
-            connection, opts={"version_table": "alembic_version_agent"}
-        )
-        return list(compare_metadata(context, Base.metadata))
-
-    result: list[object] = _inspect(url, compare)
-    return result
-
-
 def test_migrations_go_down_and_up_again_in_their_own_version_table(
     empty_database_url: str,
 ) -> None:
     MIGRATIONS.upgrade(empty_database_url)
-    assert tables_in(empty_database_url) >= CATALOG_TABLES | {"alembic_version_agent"}
+    assert tables_in(empty_database_url) >= CATALOG_TABLES | {VERSION_TABLE}
 
     MIGRATIONS.downgrade(empty_database_url)
     assert not CATALOG_TABLES & tables_in(empty_database_url)
 
     MIGRATIONS.upgrade(empty_database_url)
     assert tables_in(empty_database_url) >= CATALOG_TABLES
-    assert differences(empty_database_url) == []
+    assert differences(empty_database_url, Base.metadata, version_table=VERSION_TABLE) == []
 
 
 # --- the store --------------------------------------------------------------------------------

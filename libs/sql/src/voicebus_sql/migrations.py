@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command, context
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Connection, MetaData
 
 from voicebus_sql.engine import create_engine
@@ -71,3 +73,29 @@ def run_migrations(metadata: MetaData, *, default_url: Callable[[], str]) -> Non
             await engine.dispose()
 
     asyncio.run(online())
+
+
+def differences(
+    database_url: str, metadata: MetaData, *, version_table: str = "alembic_version"
+) -> list[object]:
+    """How the database's tables of `metadata` differ from it, as Alembic's autogenerate sees
+    them; other services' tables in the same database are left out. Runs its own event loop."""
+
+    def ours(name: str | None, kind: str, _parent: object) -> bool:
+        return kind != "table" or name in metadata.tables
+
+    def compare(connection: Connection) -> list[object]:
+        options = {"include_name": ours, "version_table": version_table}
+        return list(
+            compare_metadata(MigrationContext.configure(connection, opts=options), metadata)
+        )
+
+    async def read() -> list[object]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(compare)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
