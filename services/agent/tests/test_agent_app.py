@@ -166,6 +166,20 @@ async def say(agent: Agent, call_id: str, turn: str, text: str, duration_ms: int
     await send(agent.broker, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt"))
 
 
+async def start_with(agent: Agent, spec: AgentSpec, call_id: str) -> None:
+    """Announce agent `spec`, then start call `call_id` with it."""
+    announced = envelope(AgentConfigured(agent=spec), call_id=spec.agent_id, producer="agent")
+    await send(agent.broker, AGENTS.name, announced)
+    started = CallStarted(
+        transport="twilio",
+        agent_id=spec.agent_id,
+        gateway_id=GATEWAY,
+        audio_in=TELEPHONE,
+        audio_out=TELEPHONE,
+    )
+    await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gateway"))
+
+
 async def test_call_start_is_greeted(agent: Agent) -> None:
     call_id = f"CA{uuid.uuid4().hex}"
     started = CallStarted(
@@ -404,20 +418,8 @@ async def test_each_call_gets_its_agents_greeting_prompt_and_model(
         monkeypatch.setenv("VOICEBUS_SECRET_FAKE_LLM", model.api_key)
         settings = AgentSettings()  # no model of the service's own
         async with running(redis_url, redis, settings) as agent:
-            announced = envelope(AgentConfigured(agent=sales), call_id="sales", producer="agent")
-            await send(agent.broker, AGENTS.name, announced)
-            started = CallStarted(
-                transport="twilio",
-                agent_id="sales",
-                gateway_id=GATEWAY,
-                audio_in=TELEPHONE,
-                audio_out=TELEPHONE,
-            )
-            await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gw"))
-            heard = FinalTranscript(turn_id=f"{call_id}:t1", text="I want a boat.")
-            await send(
-                agent.broker, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt")
-            )
+            await start_with(agent, sales, call_id)
+            await say(agent, call_id, "t1", "I want a boat.")
 
     assert agent.said() == ["Sales desk, hello.", "", "Sales here.", "Which boat?", ""]
     [request] = model.requests
@@ -456,19 +458,8 @@ async def test_an_agents_http_tool_is_offered_to_its_model_and_its_answer_read_b
         monkeypatch.setenv("VOICEBUS_SECRET_FAKE_LLM", model.api_key)
         settings = AgentSettings()
         async with running(redis_url, redis, settings) as agent:
-            announced = envelope(AgentConfigured(agent=agent_spec), call_id="shop", producer="a")
-            await send(agent.broker, AGENTS.name, announced)
-            started = CallStarted(
-                transport="twilio",
-                agent_id="shop",
-                gateway_id=GATEWAY,
-                audio_in=TELEPHONE,
-                audio_out=TELEPHONE,
-            )
-            await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gw"))
-            heard = FinalTranscript(turn_id=f"{call_id}:t1", text="Where is order 42?")
-            heard_env = envelope(heard, call_id=call_id, producer="stt")
-            await send(agent.broker, TRANSCRIPTS.name, heard_env)
+            await start_with(agent, agent_spec, call_id)
+            await say(agent, call_id, "t1", "Where is order 42?")
 
     assert "It has shipped." in agent.said()
     assert asked == [{"order": "42"}]
@@ -504,19 +495,8 @@ async def test_an_agents_knowledge_base_informs_each_answer_and_is_a_tool(
         monkeypatch.setenv("VOICEBUS_SECRET_FAKE_LLM", model.api_key)
         settings = AgentSettings()
         async with running(redis_url, redis, settings, knowledge) as agent:
-            announced = envelope(AgentConfigured(agent=harbor), call_id="harbor", producer="a")
-            await send(agent.broker, AGENTS.name, announced)
-            started = CallStarted(
-                transport="twilio",
-                agent_id="harbor",
-                gateway_id=GATEWAY,
-                audio_in=TELEPHONE,
-                audio_out=TELEPHONE,
-            )
-            await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gw"))
-            heard = FinalTranscript(turn_id=f"{call_id}:t1", text="Can I bring my dog?")
-            heard_env = envelope(heard, call_id=call_id, producer="stt")
-            await send(agent.broker, TRANSCRIPTS.name, heard_env)
+            await start_with(agent, harbor, call_id)
+            await say(agent, call_id, "t1", "Can I bring my dog?")
     await knowledge.close()
 
     assert "Yes, dogs are welcome." in agent.said()
