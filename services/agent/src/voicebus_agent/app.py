@@ -314,9 +314,9 @@ def responder_for(
 ) -> Responder:
     """The service's model (VOICEBUS_AGENT_LLM_MODEL); without one, the offline demo agent
     (or the echo, asked for, or without knowledge bases)."""
-    model = models.service_model()
+    model = settings.service_model()
     if model is None:
-        if settings.offline == "echo" or knowledge is None:
+        if not settings.answers_as_demo or knowledge is None:
             log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): echoing the caller")
             return AcknowledgingResponder()
         log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): the offline demo agent answers")
@@ -430,7 +430,7 @@ def create_service(
     # Before the worker joins the bus and beats: the stack is not ready until the demo can answer.
     @worker.on_startup
     async def load_the_demo_knowledge() -> None:
-        if settings.llm_model or settings.offline != "demo":
+        if not settings.answers_as_demo:
             return
         if not await knowledge.documents(DEMO_KNOWLEDGE_BASE):
             document = await knowledge.add(DEMO_KNOWLEDGE_BASE, DEMO_DOCUMENT, demo_files()[1])

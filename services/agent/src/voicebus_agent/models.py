@@ -52,17 +52,6 @@ class ModelResponders:
         self._knowledge = knowledge
         self._clients: dict[tuple[str | None, str | None], AsyncOpenAI] = {}
 
-    def service_model(self) -> LanguageModel | None:
-        """VOICEBUS_AGENT_LLM_*'s model, if one is set."""
-        settings = self._settings
-        if not settings.llm_model:
-            return None
-        return LanguageModel(
-            model=settings.llm_model,
-            base_url=settings.llm_base_url,
-            temperature=settings.llm_temperature,
-        )
-
     def __call__(
         self,
         model: LanguageModel,

@@ -87,15 +87,9 @@ class Profiles:
     def _responder(self, agent: AgentSpec, prompt: str) -> Responder:
         """The agent's model, or the service's with the agent's prompt, tools and knowledge;
         else the service's own responder."""
-        settings = self._settings
         model = agent.llm
-        own = agent.system_prompt or agent.tools or agent.knowledge_base
-        if model is None and own and settings.llm_model:
-            model = LanguageModel(
-                model=settings.llm_model,
-                base_url=settings.llm_base_url,
-                temperature=settings.llm_temperature,
-            )
+        if model is None and (agent.system_prompt or agent.tools or agent.knowledge_base):
+            model = self._settings.service_model()
         if model is None:
             return self.default.responder
         return self._responder_of(

@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicebus_agent.turns import DEFAULT_BACKCHANNELS, words_of
+from voicebus_contracts.agents import LanguageModel
 
 
 class AgentSettings(BaseSettings):
@@ -56,6 +57,19 @@ class AgentSettings(BaseSettings):
     filler: str = "One moment, please."
     """Said when a tool takes longer than filler_after_ms; empty: say nothing."""
     filler_after_ms: int = Field(default=1000, ge=0)
+
+    def service_model(self) -> LanguageModel | None:
+        """The model VOICEBUS_AGENT_LLM_* name, if one is set."""
+        if not self.llm_model:
+            return None
+        return LanguageModel(
+            model=self.llm_model, base_url=self.llm_base_url, temperature=self.llm_temperature
+        )
+
+    @property
+    def answers_as_demo(self) -> bool:
+        """No model: the offline demo agent answers (unless the echo was asked for)."""
+        return not self.llm_model and self.offline == "demo"
 
     @model_validator(mode="after")
     def _llm_has_a_key(self) -> Self:
