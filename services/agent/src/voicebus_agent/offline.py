@@ -64,20 +64,16 @@ def demo_files() -> tuple[list[Intent], str]:
 
 
 class IntentMatcher:
-    """The intent whose example is nearest in meaning to what the caller said, if near enough.
-    The examples are embedded on first use. Blocking: callers run it off the event loop."""
+    """The intents, their examples embedded once, when it is made (seconds of CPU: at start,
+    not on a caller's first turn)."""
 
     def __init__(self, intents: Sequence[Intent], embedder: Embedder) -> None:
         self._owners = [intent for intent in intents for _ in intent.examples]
-        self._texts = [example for intent in intents for example in intent.examples]
-        self._embedder = embedder
-        self._examples: Vectors | None = None
+        self._examples = embedder.passages([e for intent in intents for e in intent.examples])
 
-    def nearest(self, text: str) -> tuple[Intent, float]:
-        """The intent of the example nearest to `text`, and their similarity."""
-        if self._examples is None:
-            self._examples = self._embedder.passages(self._texts)
-        scores = self._examples @ self._embedder.query(text)
+    def nearest(self, query: Vectors) -> tuple[Intent, float]:
+        """The intent of the example nearest to an embedded query, and their similarity."""
+        scores = self._examples @ query
         best = int(np.argmax(scores))
         return self._owners[best], float(scores[best])
 
@@ -105,10 +101,9 @@ class OfflineResponder:
         if not heard:
             yield DIDNT_HEAR
             return
-        (intent, similarity), found = await asyncio.gather(
-            asyncio.to_thread(self._intents.nearest, heard),
-            self._knowledge.search(self._knowledge_base, heard, limit=1),
-        )
+        query = await asyncio.to_thread(self._embedder.query, heard)  # once, for all below
+        intent, similarity = self._intents.nearest(query)
+        found = await self._knowledge.nearest(self._knowledge_base, query, limit=1)
         known = found[0] if found else None
         if (
             intent.reply is not None
@@ -117,19 +112,19 @@ class OfflineResponder:
         ):
             answer = split_sentences(intent.reply)
         elif known is not None and known.score >= KNOWLEDGE_THRESHOLD:
-            answer = await self._sentences_of(known, heard)
+            answer = await self._sentences_of(known, query)
         else:
             answer = [NOT_KNOWN]
         for sentence in answer:
             yield sentence
 
-    async def _sentences_of(self, best: Passage, question: str) -> list[str]:
-        """The sentences of `best` nearest to `question`, in their order."""
+    async def _sentences_of(self, best: Passage, query: Vectors) -> list[str]:
+        """The sentences of `best` nearest to the embedded question, in their order."""
         sentences = split_sentences(best.body)
         if len(sentences) <= SENTENCES_SPOKEN:
             return sentences
         context = f"{best.heading}: " if best.heading else ""
         vectors = await asyncio.to_thread(self._embedder.passages, [context + s for s in sentences])
-        scores = vectors @ await asyncio.to_thread(self._embedder.query, question)
+        scores = vectors @ query
         chosen = sorted(np.argsort(-scores)[:SENTENCES_SPOKEN])
         return [sentences[i] for i in chosen]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from qdrant_client import AsyncQdrantClient, models
 
 from voicebus_agent.knowledge.chunking import chunks_of
-from voicebus_agent.knowledge.embeddings import Embedder
+from voicebus_agent.knowledge.embeddings import Embedder, Vectors
 
 COLLECTION_PREFIX = "voicebus_kb_"
 PASSAGE_CHARS = 350
@@ -111,11 +111,18 @@ class KnowledgeBases:
 
     async def search(self, kb_id: str, query: str, *, limit: int = 3) -> list[Passage]:
         """The passages of `kb_id` nearest in meaning to `query`, best first."""
-        collection = _collection(kb_id)
-        if not query.strip() or not await (await self._client()).collection_exists(collection):
+        if not query.strip():
             return []
         vector = await asyncio.to_thread(self._embedder.query, query)
-        found = await (await self._client()).query_points(
+        return await self.nearest(kb_id, vector, limit=limit)
+
+    async def nearest(self, kb_id: str, vector: Vectors, *, limit: int) -> list[Passage]:
+        """The passages of `kb_id` nearest to an already embedded query, best first."""
+        collection = _collection(kb_id)
+        qdrant = await self._client()
+        if not await qdrant.collection_exists(collection):
+            return []
+        found = await qdrant.query_points(
             collection, query=list(map(float, vector)), limit=limit, with_payload=True
         )
         return [
