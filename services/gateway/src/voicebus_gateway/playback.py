@@ -217,8 +217,6 @@ class Playback:
     async def heard_whole(self, reply_id: str) -> None:
         """Returns once the caller has heard reply `reply_id` to its end (its last chunk's mark
         echoed), or once it was cancelled."""
-        if reply_id in self._cancelled:
-            return
         await self._heard_whole.setdefault(reply_id, asyncio.Event()).wait()
 
     def cancel(self, reply_id: str) -> None:
