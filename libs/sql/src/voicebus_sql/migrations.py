@@ -8,9 +8,12 @@ independently.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from alembic import command, context
 from alembic.autogenerate import compare_metadata
@@ -18,17 +21,38 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, MetaData
 
-from voicebus_sql.engine import create_engine
+from voicebus_sql.engine import create_engine, redacted
+
+log = logging.getLogger(__name__)
 
 DATABASE_URL_ATTRIBUTE = "database_url"
 """Key of `Config.attributes` that carries the URL to a migrations env.py."""
 
 
-class Migrations:
-    """The migrations described by `alembic_ini`."""
+Command = Literal["serve", "migrate"]
 
-    def __init__(self, alembic_ini: Path) -> None:
+
+def command_of(argv: list[str] | None, *, prog: str, description: str | None) -> Command:
+    """The command line of a service with tables of its own: `serve` (the default) runs it,
+    `migrate` brings its tables up to date (alembic upgrade head) and exits."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "migrate"],
+        default="serve",
+        help="serve: run the service (default); migrate: alembic upgrade head",
+    )
+    command: Command = parser.parse_args(argv).command
+    return command
+
+
+class Migrations:
+    """The migrations described by `alembic_ini`, of `what` ("the analytics tables")."""
+
+    def __init__(self, alembic_ini: Path, *, what: str) -> None:
         self._alembic_ini = alembic_ini
+        self._what = what
 
     def _config(self, database_url: str) -> Config:
         config = Config(self._alembic_ini)
@@ -38,6 +62,7 @@ class Migrations:
 
     def upgrade(self, database_url: str, revision: str = "head") -> None:
         """Bring the schema up to `revision`. Runs its own event loop: call it outside one."""
+        log.info("migrating %s in %s to %s", self._what, redacted(database_url), revision)
         command.upgrade(self._config(database_url), revision)
 
     def downgrade(self, database_url: str, revision: str = "base") -> None:

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import logging
 
 import uvicorn
 
@@ -15,25 +13,14 @@ from voicebus_agent.catalog.settings import CatalogSettings
 from voicebus_agent.settings import AgentSettings
 from voicebus_runtime.logs import configure_logging
 from voicebus_runtime.settings import BusSettings
-from voicebus_sql.engine import redacted
-
-log = logging.getLogger("voicebus_agent")
+from voicebus_sql.migrations import command_of
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="voicebus-agent", description=__doc__)
-    parser.add_argument(
-        "command",
-        nargs="?",
-        choices=["serve", "migrate"],
-        default="serve",
-        help="serve: run the agent service (default); migrate: alembic upgrade head",
-    )
-    command = parser.parse_args(argv).command
+    command = command_of(argv, prog="voicebus-agent", description=__doc__)
     catalog, bus = CatalogSettings(), BusSettings()
     configure_logging(bus.log_level)
     if command == "migrate":
-        log.info("migrating the agent catalog in %s", redacted(catalog.database_url))
         MIGRATIONS.upgrade(catalog.database_url)
         return
     from voicebus_agent.app import create_service  # noqa: PLC0415 - migrate needs no worker

@@ -6,4 +6,4 @@ from pathlib import Path
 
 from voicebus_sql.migrations import Migrations
 
-MIGRATIONS = Migrations(Path(__file__).with_name("alembic.ini"))
+MIGRATIONS = Migrations(Path(__file__).with_name("alembic.ini"), what="the analytics tables")
