@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from voicebus_contracts import (
     SPEECH_16K,
     TELEPHONE,
     AudioFormat,
+    CallAnsweredBy,
     CallEnded,
     CallEvent,
     CallStarted,
@@ -45,6 +48,7 @@ from voicebus_contracts import (
     TransferCall,
     Utterance,
     UtteranceChunk,
+    WorkflowProgressed,
     derived_id,
     envelope,
 )
@@ -54,7 +58,12 @@ from voicebus_contracts.agents import (
     AgentSpec,
     LanguageModel,
     SpeechToText,
+    Transition,
     TurnTaking,
+    Variable,
+    Voicemail,
+    Workflow,
+    WorkflowNode,
 )
 from voicebus_contracts.events import MAX_FRAME_BYTES, Event
 
@@ -125,6 +134,19 @@ EXAMPLES: list[Event] = [
             stt=SpeechToText(provider="deepgram", language="en"),
             turn_taking=TurnTaking(end_of_turn_silence_ms=700, backchannel_words=("okay",)),
             phone_numbers=("+14155550100",),
+            workflow=Workflow(
+                start="qualify",
+                nodes=(
+                    WorkflowNode(
+                        id="qualify",
+                        instructions="Find out how many seats they need.",
+                        collect=(Variable(name="seats", description="seats", kind="number"),),
+                        transitions=(Transition(to="bye", once_collected=True),),
+                    ),
+                    WorkflowNode(id="bye", say="Thanks, {seats} seats noted.", end_call=True),
+                ),
+            ),
+            voicemail=Voicemail(detect=True, message="Please call us back."),
         )
     ),
     AgentRemoved(agent_id="sales"),
@@ -136,6 +158,8 @@ EXAMPLES: list[Event] = [
         failed=False,
         duration_ms=120,
     ),
+    WorkflowProgressed(node="bye", previous_node="qualify", variables={"seats": "3"}),
+    CallAnsweredBy(answered_by="machine_end_beep", detection_ms=4200),
 ]
 
 
@@ -290,3 +314,47 @@ def test_schemas_match_the_snapshot() -> None:
     if os.environ.get("VOICEBUS_UPDATE_SCHEMA_SNAPSHOT"):
         SNAPSHOT.write_text(json.dumps(schemas, indent=2, sort_keys=True) + "\n")
     assert schemas == json.loads(SNAPSHOT.read_text())
+
+
+def _workflow(*nodes: WorkflowNode, start: str = "a") -> Workflow:
+    return Workflow(start=start, nodes=nodes)
+
+
+@pytest.mark.parametrize(
+    ("build", "complaint"),
+    [
+        (lambda: _workflow(WorkflowNode(id="a"), start="b"), "start node 'b'"),
+        (lambda: _workflow(WorkflowNode(id="a"), WorkflowNode(id="a")), "unique"),
+        (
+            lambda: _workflow(WorkflowNode(id="a", transitions=(Transition(to="z", when="x"),))),
+            "transition to 'z'",
+        ),
+        (
+            lambda: _workflow(
+                WorkflowNode(id="a", transitions=(Transition(to="a", if_equals={"size": "2"}),))
+            ),
+            "which no node collects",
+        ),
+        (lambda: Transition(to="a"), "not both or neither"),
+        (lambda: Transition(to="a", when="done", once_collected=True), "not both or neither"),
+        (
+            lambda: WorkflowNode(
+                id="a", end_call=True, transitions=(Transition(to="a", when="x"),)
+            ),
+            "no transitions",
+        ),
+        (
+            lambda: AgentSpec(
+                agent_id="a",
+                name="A",
+                workflow=_workflow(WorkflowNode(id="a", tools=("end_call", "lookup"))),
+            ),
+            "does not have: ['lookup']",
+        ),
+    ],
+)
+def test_a_workflow_that_cannot_run_is_refused_saying_why(
+    build: Callable[[], object], complaint: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(complaint)):
+        build()

@@ -9,6 +9,8 @@ from voicebus_contracts.events import (
     MAX_UTTERANCE_BYTES,
     MAX_UTTERANCE_MS,
     TERMINAL_CALL_STATUSES,
+    AnsweredBy,
+    CallAnsweredBy,
     CallCommand,
     CallEnded,
     CallEvent,
@@ -47,6 +49,7 @@ from voicebus_contracts.events import (
     Utterance,
     UtteranceChunk,
     UtteranceEvent,
+    WorkflowProgressed,
 )
 from voicebus_contracts.registry import CallRoute
 from voicebus_contracts.stamps import LatencyBreakdown, StageStamps
@@ -60,9 +63,11 @@ __all__ = [
     "SPEECH_16K",
     "TELEPHONE",
     "TERMINAL_CALL_STATUSES",
+    "AnsweredBy",
     "AudioBytes",
     "AudioEncoding",
     "AudioFormat",
+    "CallAnsweredBy",
     "CallCommand",
     "CallEnded",
     "CallEvent",
@@ -105,6 +110,7 @@ __all__ = [
     "Utterance",
     "UtteranceChunk",
     "UtteranceEvent",
+    "WorkflowProgressed",
     "derived_id",
     "envelope",
 ]

@@ -9,9 +9,16 @@ A setting left unset (None) means the reading service's own default.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from voicebus_contracts.events import E164_PATTERN, MAX_VARIABLES, Event
 
@@ -97,6 +104,126 @@ class KnowledgeBaseUse(_Section):
     model's instructions."""
 
 
+VARIABLE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+NODE_ID_PATTERN = AGENT_ID_PATTERN
+MAX_WORKFLOW_NODES = 50
+
+
+class Variable(_Section):
+    """A value a workflow node collects from the caller; it lands in the call record."""
+
+    name: Annotated[str, StringConstraints(pattern=VARIABLE_NAME_PATTERN)]
+    description: str = Field(min_length=1, max_length=500)
+    """What it is, for the model (and for the question asked when there is no `ask`)."""
+    kind: Literal["text", "number", "date"] = "text"
+    """number: a count or amount; date: a day (a weekday, "tomorrow", "June 3rd"); text: the
+    caller's words when asked for it."""
+    choices: tuple[str, ...] = Field(default=(), max_length=32)
+    """The values it may take; empty: any."""
+    ask: str | None = Field(default=None, max_length=500)
+    """The question that asks for it; None: one made from the description."""
+
+
+class Transition(_Section):
+    """A way out of a workflow node, taken on the caller's words or on the collected data.
+
+    Caller-driven: `when` describes when to take it (a language model decides), `examples` are
+    things callers say to take it (the offline agent matches them by meaning). Data-driven:
+    `once_collected` (every variable of the node is known) and/or `if_equals` (variables hold
+    these values), checked by code whenever variables change and when the node is entered."""
+
+    to: Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
+    when: str | None = Field(default=None, max_length=500)
+    examples: tuple[Annotated[str, StringConstraints(max_length=200)], ...] = Field(
+        default=(), max_length=32
+    )
+    once_collected: bool = False
+    if_equals: dict[str, str] = Field(default_factory=dict, max_length=16)
+
+    @property
+    def data_driven(self) -> bool:
+        return self.once_collected or bool(self.if_equals)
+
+    @model_validator(mode="after")
+    def _one_kind_of_condition(self) -> Transition:
+        caller_driven = self.when is not None or bool(self.examples)
+        if caller_driven == self.data_driven:
+            raise ValueError(
+                f"transition to {self.to!r}: give either `when`/`examples` (the caller's words) "
+                "or `once_collected`/`if_equals` (the collected data), not both or neither"
+            )
+        return self
+
+
+class WorkflowNode(_Section):
+    """One step of a conversation: what the agent says on arriving, what it is told to do, the
+    variables it collects, the tools it may use, and where it may go next."""
+
+    id: Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
+    say: str | None = Field(default=None, max_length=2_000)
+    """Said on arriving at the node (told to a model, spoken as is offline); `{name}` is
+    replaced by the variable's value."""
+    instructions: str | None = Field(default=None, max_length=10_000)
+    """The model's task at this step, added to the agent's system prompt."""
+    collect: tuple[Variable, ...] = Field(default=(), max_length=16)
+    tools: tuple[str, ...] | None = None
+    """The tools the model may use here (built-in or the agent's); None: all of them."""
+    transitions: tuple[Transition, ...] = Field(default=(), max_length=32)
+    """Checked in order: the first that holds is taken."""
+    end_call: bool = False
+    """The call ends once the caller has heard what is said here."""
+
+    @model_validator(mode="after")
+    def _final_nodes_go_nowhere(self) -> WorkflowNode:
+        if self.end_call and self.transitions:
+            raise ValueError(f"node {self.id!r} ends the call: it can have no transitions")
+        return self
+
+
+class Workflow(_Section):
+    """A conversation as a graph of nodes, like Pipecat Flows or Retell's conversation flow;
+    the call is at one node at a time, starting at `start` (entered silently: the greeting is
+    what the caller hears first)."""
+
+    start: Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
+    nodes: tuple[WorkflowNode, ...] = Field(min_length=1, max_length=MAX_WORKFLOW_NODES)
+
+    def node(self, node_id: str) -> WorkflowNode:
+        return next(node for node in self.nodes if node.id == node_id)
+
+    @model_validator(mode="after")
+    def _a_connected_graph(self) -> Workflow:
+        ids = [node.id for node in self.nodes]
+        if twice := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"node ids must be unique: {twice}")
+        if self.start not in ids:
+            raise ValueError(f"the start node {self.start!r} is not one of the nodes")
+        collected = {v.name for node in self.nodes for v in node.collect}
+        for node in self.nodes:
+            for transition in node.transitions:
+                if transition.to not in ids:
+                    raise ValueError(
+                        f"node {node.id!r} has a transition to {transition.to!r}, "
+                        "which is not one of the nodes"
+                    )
+                if unknown := sorted(set(transition.if_equals) - collected):
+                    raise ValueError(
+                        f"node {node.id!r}: a transition tests {unknown}, which no node collects"
+                    )
+        return self
+
+
+class Voicemail(_Section):
+    """Outbound calls: whether the carrier listens for an answering machine before the agent
+    speaks, and what the agent does when one answers."""
+
+    detect: bool = False
+    message: str | None = Field(default=None, max_length=2_000)
+    """Left after the machine's greeting; None: hang up without a message."""
+    decision_timeout_ms: int = Field(default=10_000, ge=1_000, le=60_000)
+    """How long the greeting waits for the decision; then the agent greets anyway."""
+
+
 class AgentSpec(_Section):
     """One agent, as stored and as announced."""
 
@@ -117,6 +244,8 @@ class AgentSpec(_Section):
     tools: tuple[HttpTool, ...] = Field(default=(), max_length=32)
     """HTTP tools the model may call, beside the built-in ones."""
     knowledge_base: KnowledgeBaseUse | None = None
+    workflow: Workflow | None = None
+    voicemail: Voicemail = Voicemail()
 
     @field_validator("tools")
     @classmethod
@@ -127,10 +256,23 @@ class AgentSpec(_Section):
             raise ValueError(f"tool names must be unique and not a built-in's: {clash}")
         return tools
 
+    @model_validator(mode="after")
+    def _workflow_tools_exist(self) -> AgentSpec:
+        if self.workflow is None:
+            return self
+        known = BUILT_IN_TOOLS | {tool.name for tool in self.tools}
+        for node in self.workflow.nodes:
+            if unknown := sorted(set(node.tools or ()) - known):
+                raise ValueError(
+                    f"workflow node {node.id!r} uses tools the agent does not have: {unknown}"
+                )
+        return self
+
 
 class AgentConfigured(Event):
     """An agent was created or changed (or is announced again): this is all of it now."""
 
+    schema_version: ClassVar[int] = 2
     type: Literal["agent.configured"] = "agent.configured"
     agent: AgentSpec
 

@@ -35,6 +35,17 @@ CallStatus = Literal[
     "canceled",
 ]
 """A phone call's progress as the carrier reports it (Twilio's call statuses)."""
+AnsweredBy = Literal[
+    "human",
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+    "unknown",
+]
+"""Who answered an outbound call, as the carrier's answering-machine detection decided (Twilio's
+`AnsweredBy`): a `machine_end_*` has finished its greeting, so a message left now is recorded."""
 TERMINAL_CALL_STATUSES: frozenset[str] = frozenset(
     {"completed", "busy", "no-answer", "failed", "canceled"}
 )
@@ -99,8 +110,19 @@ class DtmfReceived(Event):
     digit: str = Field(min_length=1, max_length=1, pattern=f"^[{DTMF_DIGITS}]$")
 
 
+class CallAnsweredBy(Event):
+    """The carrier decided who answered an outbound call placed with answering-machine
+    detection: a person, or a machine (whose greeting may still be playing)."""
+
+    type: Literal["call.answered_by"] = "call.answered_by"
+    answered_by: AnsweredBy
+    detection_ms: int | None = Field(default=None, ge=0)
+    """How long the carrier listened before deciding."""
+
+
 CallEvent = Annotated[
-    CallStarted | CallEnded | CallStatusChanged | DtmfReceived, Field(discriminator="type")
+    CallStarted | CallEnded | CallStatusChanged | DtmfReceived | CallAnsweredBy,
+    Field(discriminator="type"),
 ]
 
 
@@ -231,7 +253,17 @@ class ToolReturned(Event):
     duration_ms: int = Field(ge=0)
 
 
-ToolEvent = Annotated[ToolCalled | ToolReturned, Field(discriminator="type")]
+class WorkflowProgressed(Event):
+    """The call's workflow moved to a node, or collected variables: where it is now, and every
+    variable collected so far (the call record keeps the latest)."""
+
+    type: Literal["workflow.progressed"] = "workflow.progressed"
+    node: str = Field(min_length=1, max_length=64)
+    previous_node: str | None = Field(default=None, max_length=64)
+    variables: dict[str, str] = Field(default_factory=dict, max_length=MAX_VARIABLES)
+
+
+ToolEvent = Annotated[ToolCalled | ToolReturned | WorkflowProgressed, Field(discriminator="type")]
 
 
 # --- voicebus.replies -----------------------------------------------------------------------

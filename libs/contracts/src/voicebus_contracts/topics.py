@@ -18,14 +18,22 @@ class Topic:
     """Kafka keeps the latest message of each key (cleanup.policy=compact), not the latest days."""
 
 
-CALLS = Topic("voicebus.calls", 12, "CallStarted, CallEnded, CallStatusChanged, DtmfReceived")
+CALLS = Topic(
+    "voicebus.calls",
+    12,
+    "CallStarted, CallEnded, CallStatusChanged, DtmfReceived, CallAnsweredBy",
+)
 AUDIO_IN = Topic("voicebus.audio.in", 12, "InboundAudioFrame")
 SPEECH = Topic("voicebus.speech", 12, "SpeechStarted, SpeechStopped")
 UTTERANCES = Topic("voicebus.utterances", 12, "UtteranceChunk, Utterance")
 TRANSCRIPTS = Topic("voicebus.transcripts", 12, "FinalTranscript")
 PARTIAL_TRANSCRIPTS = Topic("voicebus.transcripts.partial", 12, "PartialTranscript")
 REPLIES = Topic("voicebus.replies", 12, "ReplyTextChunk, ReplyCancelled")
-TOOLS = Topic("voicebus.tools", 12, "ToolCalled, ToolReturned")
+TOOLS = Topic(
+    "voicebus.tools",
+    12,
+    "what the agent did besides speaking: ToolCalled, ToolReturned, WorkflowProgressed",
+)
 PLAYBACK = Topic("voicebus.playback", 12, "ReplyPlaybackStarted, ReplyPaused")
 HEARTBEATS = Topic("voicebus.heartbeats", 1, "ServiceHeartbeat (keyed by service instance)")
 AGENTS = Topic(

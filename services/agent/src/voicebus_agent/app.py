@@ -45,6 +45,7 @@ from voicebus_agent.tools import CallTools, ToolLog
 from voicebus_agent.turns import Interrupt, Resume, settle
 from voicebus_contracts import (
     MAX_TEXT_CHARS,
+    CallAnsweredBy,
     CallEnded,
     CallStarted,
     CallStatusChanged,
@@ -87,6 +88,7 @@ AgentInput = Annotated[
     CallStarted
     | CallEnded
     | CallStatusChanged
+    | CallAnsweredBy
     | DtmfReceived
     | FinalTranscript
     | ReplyPlaybackStarted

@@ -9,6 +9,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import Field
 
 from voicebus_contracts import (
+    CallAnsweredBy,
     CallEnded,
     CallStarted,
     CallStatusChanged,
@@ -33,7 +34,7 @@ from voicebus_runtime.settings import BusSettings
 log = logging.getLogger(__name__)
 
 MediaInput = Annotated[
-    InboundAudioFrame | CallStarted | CallEnded | CallStatusChanged | DtmfReceived,
+    InboundAudioFrame | CallStarted | CallEnded | CallStatusChanged | DtmfReceived | CallAnsweredBy,
     Field(discriminator="type"),
 ]
 """Audio in, and every event of the calls topic (those media does not act on are skipped)."""

@@ -11,6 +11,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import Field
 
 from voicebus_contracts import (
+    CallAnsweredBy,
     CallEnded,
     CallStarted,
     CallStatusChanged,
@@ -64,7 +65,13 @@ def partials_to(broker: KafkaBroker) -> PartialSink:
 
 
 SttInput = Annotated[
-    UtteranceChunk | Utterance | CallStarted | CallEnded | CallStatusChanged | DtmfReceived,
+    UtteranceChunk
+    | Utterance
+    | CallStarted
+    | CallEnded
+    | CallStatusChanged
+    | DtmfReceived
+    | CallAnsweredBy,
     Field(discriminator="type"),
 ]
 """Turns' audio, and every event of the calls topic (what STT does not act on is skipped)."""
