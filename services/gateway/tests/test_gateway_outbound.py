@@ -1,20 +1,25 @@
 """Outbound calls through the real twilio SDK against a local Twilio: placing, the status
-callbacks' lifecycle on the bus, the answered call's agent and variables, hang-up and transfer."""
+callbacks' lifecycle on the bus, the answered call's agent and variables, hang-up and transfer,
+answering-machine detection for the agents that listen for machines."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from voicebus_contracts import envelope
+from voicebus_contracts.agents import AgentConfigured, AgentSpec, Voicemail
 from voicebus_contracts.topics import CALLS
 from voicebus_devstack.fake_twilio import FakeTwilio
 from voicebus_gateway.app import create_app
 from voicebus_gateway.settings import GatewaySettings
+from voicebus_gateway.twilio.carrier import machine_detection_timeout_s
 from voicebus_runtime.settings import BusSettings
 
 from .conftest import Captured, Running, gateway_settings, until
@@ -198,3 +203,106 @@ async def test_a_campaign_retries_a_busy_number_until_it_answers(
     [row] = detail["rows"]
     assert row["state"] == "completed"
     assert [a["outcome"] for a in row["attempts"]] == ["busy", "completed"]
+
+
+MACHINE_DETECTION = (
+    "MachineDetection",
+    "MachineDetectionTimeout",
+    "AsyncAmd",
+    "AsyncAmdStatusCallback",
+    "AsyncAmdStatusCallbackMethod",
+)
+
+
+def announce(running: Running, agent_id: str, voicemail: Voicemail) -> None:
+    """The agent service announcing an agent, as the gateway hears it on the bus."""
+    agent = AgentSpec(agent_id=agent_id, name=agent_id.title(), voicemail=voicemail)
+    running.gateway.agents.heard(
+        envelope(AgentConfigured(agent=agent), call_id=agent_id, producer="agent")
+    )
+
+
+def created_form(twilio: FakeTwilio, to: str) -> dict[str, list[str]]:
+    """What the gateway asked Twilio for when it placed the call to `to`."""
+    return next(r.form for r in twilio.requests if r.method == "POST" and r.form["To"] == [to])
+
+
+async def test_an_agent_listening_for_machines_gets_twilios_decision_on_the_bus(
+    running: Running, twilio: FakeTwilio, settings: GatewaySettings
+) -> None:
+    announce(running, "reminders", Voicemail(detect=True, decision_timeout_ms=8_500))
+    twilio.script(CUSTOMER, answered_by="machine_end_beep", detection_ms=200)
+    call_id = await place(running, {"to": CUSTOMER, "agent_id": "reminders"})
+
+    form = created_form(twilio, CUSTOMER)
+    assert (form["MachineDetection"], form["AsyncAmd"]) == (["DetectMessageEnd"], ["true"])
+    assert form["MachineDetectionTimeout"] == ["8"]
+    assert form["AsyncAmdStatusCallbackMethod"] == ["POST"]
+    [callback] = form["AsyncAmdStatusCallback"]
+    assert callback.startswith(f"{settings.public_url}/twilio/machine-detection?placement=")
+    # The decision's URL names the call's placement, as its voice webhook's does.
+    assert parse_qs(urlsplit(callback).query) == parse_qs(urlsplit(form["Url"][0]).query)
+
+    caller = await twilio.answered(call_id)
+    calls = running.published[CALLS.name]
+    await until(lambda: any(e["type"] == "call.answered_by" for e in events_of(calls, call_id)))
+    [answered] = [e for e in events_of(calls, call_id) if e["type"] == "call.answered_by"]
+    assert (answered["answered_by"], answered["detection_ms"]) == ("machine_end_beep", 200)
+    await caller.hang_up()
+    assert await twilio.ended(call_id) == "completed"
+    amd = [cb for cb in twilio.callbacks if cb.call_sid == call_id and cb.event == "amd"]
+    assert [cb.status_code for cb in amd] == [204]
+
+
+@pytest.mark.parametrize("agent_id", ["chatty", "never-announced"])
+async def test_calls_of_other_agents_are_placed_without_machine_detection(
+    running: Running, twilio: FakeTwilio, agent_id: str
+) -> None:
+    announce(running, "chatty", Voicemail(detect=False, message="Call us back"))
+    call_id = await place(running, {"to": CUSTOMER, "agent_id": agent_id})
+
+    assert set(created_form(twilio, CUSTOMER)).isdisjoint(MACHINE_DETECTION)
+    caller = await twilio.answered(call_id)
+    await caller.hang_up()
+    assert await twilio.ended(call_id) == "completed"
+    assert [cb.event for cb in twilio.callbacks if cb.call_sid == call_id] == [
+        "initiated",
+        "ringing",
+        "answered",
+        "completed",
+    ]
+
+
+async def test_a_campaign_of_an_agent_listening_for_machines_asks_twilio_to_detect_them(
+    running: Running, twilio: FakeTwilio
+) -> None:
+    announce(running, "reminders", Voicemail(detect=True, decision_timeout_ms=20_000))
+    twilio.script(CUSTOMER, "no-answer")
+    async with httpx.AsyncClient(base_url=running.http_url) as client:
+        response = await client.post(
+            "/api/campaigns",
+            json={"agent_id": "reminders", "rows": [{"to": CUSTOMER}], "max_attempts": 1},
+        )
+        assert response.status_code == 201, response.text
+        campaign_id = response.json()["id"]
+        detail = await campaign(client, campaign_id)
+        while detail["state"] != "finished":
+            await asyncio.sleep(0.05)
+            detail = await campaign(client, campaign_id)
+    assert detail["rows"][0]["state"] == "no-answer"
+    form = created_form(twilio, CUSTOMER)
+    assert (form["MachineDetection"], form["MachineDetectionTimeout"]) == (
+        ["DetectMessageEnd"],
+        ["20"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("decision_timeout_ms", "twilio_timeout_s"),
+    [(1_000, 3), (8_999, 8), (10_000, 10), (60_000, 59)],
+)
+def test_twilio_decides_before_the_agent_stops_waiting_within_its_bounds(
+    decision_timeout_ms: int, twilio_timeout_s: int
+) -> None:
+    voicemail = Voicemail(detect=True, decision_timeout_ms=decision_timeout_ms)
+    assert machine_detection_timeout_s(voicemail) == twilio_timeout_s

@@ -17,6 +17,7 @@ from voicebus_contracts import envelope
 from voicebus_contracts.agents import AgentConfigured, AgentSpec
 from voicebus_contracts.topics import CALLS
 from voicebus_gateway.app import create_app
+from voicebus_gateway.placements import Placement
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_gateway.twilio.security import StreamTokenError, StreamTokens
 from voicebus_runtime.settings import BusSettings
@@ -223,6 +224,45 @@ async def test_status_callbacks_become_call_status_events(running: Running) -> N
     assert events[0]["to_number"] == "+15550100003"
     assert calls[0][1]["event_id"] == calls[1][1]["event_id"], "a retry has the same event id"
     assert {key for key, _ in calls} == {"CA-status"}
+
+
+async def test_machine_detection_decisions_become_call_answered_by_events(
+    running: Running,
+) -> None:
+    calls = running.published[CALLS.name]
+    placement_id = await running.gateway.placements.remember(Placement(agent_id="reminders"))
+    url = f"{running.http_url}/twilio/machine-detection?placement={placement_id}"
+    form = {
+        "AccountSid": "AC1",
+        "CallSid": "CA-amd",
+        "AnsweredBy": "machine_end_beep",
+        "MachineDetectionDuration": "4210",
+    }
+    newer_twilio = {**form, "CallSid": "CA-amd-2", "AnsweredBy": "machine_end_robot"}
+    async with httpx.AsyncClient() as client:
+        assert (await post_signed(client, url, form)).status_code == 204
+        assert (await post_signed(client, url, form)).status_code == 204  # Twilio retried
+        assert (await post_signed(client, url, newer_twilio)).status_code == 204
+        forged = await client.post(url, data=form, headers={"X-Twilio-Signature": "AAAA"})
+        assert forged.status_code == 403
+        elsewhere = f"{running.http_url}/twilio/machine-detection"
+        for not_ours in (f"{elsewhere}?placement={uuid.uuid4().hex}", elsewhere):
+            refused = await post_signed(client, not_ours, form)
+            assert (refused.status_code, refused.json()) == (404, {"detail": "unknown placement"})
+        no_call = {k: v for k, v in form.items() if k != "CallSid"}
+        assert (await post_signed(client, url, no_call)).status_code == 400
+    await until(lambda: len(calls) == 3)
+    assert [key for key, _ in calls] == ["CA-amd", "CA-amd", "CA-amd-2"]
+    events = [env["event"] for _, env in calls]
+    assert events[0] == {
+        "type": "call.answered_by",
+        "answered_by": "machine_end_beep",
+        "detection_ms": 4210,
+    }
+    assert events[2]["answered_by"] == "unknown"
+    ids = [env["event_id"] for _, env in calls]
+    assert ids[0] == ids[1], "a retry has the same event id"
+    assert ids[2] != ids[0]
 
 
 async def test_a_second_stream_for_a_live_call_is_refused(running: Running) -> None:

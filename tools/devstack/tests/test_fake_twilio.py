@@ -73,6 +73,8 @@ class Webhooks:
     media_url: str
     voice: list[dict[str, str]] = field(default_factory=list)
     status: list[dict[str, str]] = field(default_factory=list)
+    amd: asyncio.Queue[dict[str, str]] = field(default_factory=asyncio.Queue)
+    """The machine detection's decisions."""
 
     @property
     def voice_url(self) -> str:
@@ -81,6 +83,10 @@ class Webhooks:
     @property
     def status_url(self) -> str:
         return f"{self.base_url}/status"
+
+    @property
+    def amd_url(self) -> str:
+        return f"{self.base_url}/amd?placement=p1"
 
 
 def webhook_app(webhooks: Webhooks) -> FastAPI:
@@ -114,6 +120,14 @@ def webhook_app(webhooks: Webhooks) -> FastAPI:
         if form is None:
             return Response(status_code=403)
         webhooks.status.append(form)
+        return Response(status_code=204)
+
+    @app.post("/amd")
+    async def amd(request: Request) -> Response:
+        form = await signed_form(request)
+        if form is None:
+            return Response(status_code=403)
+        webhooks.amd.put_nowait(form)
         return Response(status_code=204)
 
     return app
@@ -422,3 +436,99 @@ def test_dialed_number(twiml: str, dialed: str | None) -> None:
 def test_dialed_number_of_something_that_is_not_xml() -> None:
     with pytest.raises(ValueError, match="no element found"):
         dialed_number("<Response><Dial>")
+
+
+def detecting(webhooks: Webhooks, **overrides: Any) -> dict[str, Any]:
+    """The create parameters of a call with machine detection in the background."""
+    return {
+        "machine_detection": "DetectMessageEnd",
+        "async_amd": "true",
+        "async_amd_status_callback": webhooks.amd_url,
+        "async_amd_status_callback_method": "POST",
+        **overrides,
+    }
+
+
+async def test_machine_detection_posts_who_answered_once_the_stream_is_connected(
+    fake: FakeTwilio, twilio: Any, webhooks: Webhooks, media: MediaServer
+) -> None:
+    fake.script(CALLEE, answered_by="machine_end_beep", detection_ms=300)
+    call = await place_call(
+        twilio,
+        webhooks,
+        status_callback_event=["answered"],
+        **detecting(webhooks, machine_detection_timeout=8),
+    )
+    placed = fake.calls[call.sid]
+    assert (placed.machine_detection, placed.machine_detection_timeout_s) == (
+        "DetectMessageEnd",
+        8,
+    )
+    assert placed.amd_callback == webhooks.amd_url
+
+    await fake.answered(call.sid, timeout_s=WAIT_S)
+    stream = await media.next_stream()
+    await stream.until("start")
+    decision = await asyncio.wait_for(webhooks.amd.get(), WAIT_S)
+    assert decision == {
+        "AccountSid": ACCOUNT_SID,
+        "AnsweredBy": "machine_end_beep",
+        "CallSid": call.sid,
+        "MachineDetectionDuration": "300",
+    }
+    assert (await twilio.calls(call.sid).fetch_async()).answered_by == "machine_end_beep"
+    await stream.socket.close()
+    assert await fake.ended(call.sid, timeout_s=WAIT_S) == "completed"
+    assert [c.event for c in fake.callbacks] == ["answered", "amd", "completed"]
+    posted = fake.callbacks[1]
+    assert (posted.url, posted.status_code) == (webhooks.amd_url, 204)
+
+
+async def test_detection_past_its_timeout_decides_unknown(
+    fake: FakeTwilio, twilio: Any, webhooks: Webhooks
+) -> None:
+    fake.script(CALLEE, answered_by="human", detection_ms=60_000)
+    call = await place_call(twilio, webhooks, **detecting(webhooks, machine_detection_timeout=3))
+    caller = await fake.answered(call.sid, timeout_s=WAIT_S)
+    decision = await asyncio.wait_for(webhooks.amd.get(), WAIT_S)
+    assert (decision["AnsweredBy"], decision["MachineDetectionDuration"]) == ("unknown", "3000")
+    await caller.hang_up()
+
+
+async def test_a_call_without_machine_detection_gets_no_decision(
+    fake: FakeTwilio, twilio: Any, webhooks: Webhooks
+) -> None:
+    fake.script(CALLEE, answered_by="machine_end_beep")
+    call = await place_call(twilio, webhooks)
+    caller = await fake.answered(call.sid, timeout_s=WAIT_S)
+    await caller.hang_up()
+    assert await fake.ended(call.sid, timeout_s=WAIT_S) == "completed"
+    assert fake.calls[call.sid].machine_detection is None
+    assert webhooks.amd.empty()
+    assert "amd" not in [c.event for c in fake.callbacks]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"machine_detection": "Sometimes"}, "MachineDetection must be"),
+        ({"async_amd": "True"}, "AsyncAmd must be true or false"),
+        ({"async_amd": "false"}, "not simulated"),
+        ({"machine_detection_timeout": 60}, "MachineDetectionTimeout must be 3 to 59"),
+    ],
+)
+async def test_machine_detection_parameters_twilio_would_refuse_are_refused(
+    fake: FakeTwilio, twilio: Any, webhooks: Webhooks, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TwilioRestException) as refused:
+        await place_call(twilio, webhooks, **detecting(webhooks, **overrides))
+    assert refused.value.status == 400
+    assert message in refused.value.msg
+    assert fake.calls == {}
+
+
+def test_a_script_names_who_answers_in_twilios_words(fake: FakeTwilio) -> None:
+    with pytest.raises(ValueError, match="answered_by must be one of"):
+        fake.script(CALLEE, answered_by="robot")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="detection_ms"):
+        fake.script(CALLEE, detection_ms=-1)

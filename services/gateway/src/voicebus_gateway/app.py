@@ -105,8 +105,10 @@ class Gateway:
             playback_lead_s=settings.playback_lead_ms / 1000.0,
         )
         self.control = CallControl(broker=self.broker, registry=registry, producer=SERVICE)
+        self.agents = AgentDirectory()
+        self.agents.follow(self.broker)
         self.placements = Placements(self.redis)
-        self.carrier = TwilioCarrier(settings, self.placements)
+        self.carrier = TwilioCarrier(settings, self.placements, self.agents)
         self.campaigns = Campaigns(self.redis, self.carrier)
         self.lease = ReplicaLease(
             gateway_id=self.gateway_id,
@@ -135,8 +137,6 @@ class Gateway:
         self.agent_service = httpx.AsyncClient(
             base_url=settings.agents_url, timeout=UPSTREAM_TIMEOUT_S
         )
-        self.agents = AgentDirectory()
-        self.agents.follow(self.broker)
         fetch_wait = bus.kafka_fetch_max_wait_ms
         self.broker.subscriber(
             gateway_topic(self.gateway_id).name,

@@ -5,7 +5,9 @@ create, fetch and update a call, checks the SDK's basic auth, and answers in Twi
 call resource, or Twilio's error shape, which the SDK raises as `TwilioRestException`). Each call
 it creates then plays out the way Twilio's would: signed status callbacks for the requested
 progress events, then, when the callee answers, the voice webhook (`dial_in`) and a live
-`TwilioCaller` on the media stream its TwiML names.
+`TwilioCaller` on the media stream its TwiML names. A call placed with answering-machine
+detection in the background (MachineDetection, AsyncAmd=true) then gets, once its stream is
+connected, the signed AsyncAmdStatusCallback saying who answered, as scripted for the number.
 
 Point the SDK at it by replacing the API domain's base URL, with the sync or the async client:
 
@@ -14,7 +16,8 @@ Point the SDK at it by replacing the API domain's base URL, with the sync or the
     call = await client.calls.create_async(to=..., from_=..., url=..., status_callback=...)
 
 What it leaves out, and refuses with a 400 saying so: TwiML given inline at create (`Twiml`),
-redirecting a live call to a new `Url`, `GET` webhooks, To/From that are not E.164 numbers.
+redirecting a live call to a new `Url`, `GET` webhooks, To/From that are not E.164 numbers,
+machine detection that holds the call until it decides (AsyncAmd=false).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from voicebus_contracts import AnsweredBy
 from voicebus_devstack.asgi import serve_asgi
 from voicebus_devstack.caller import (
     DEFAULT_ACCOUNT_SID,
@@ -58,6 +62,11 @@ DEFAULT_AUTH_TOKEN = "0" * 32
 Outcome = Literal["answer", "busy", "no-answer", "failed"]
 """What the called number does: picks up, or the final status Twilio reports instead."""
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+ANSWERED_BY: tuple[AnsweredBy, ...] = get_args(AnsweredBy)
+MACHINE_DETECTION_MODES = ("Enable", "DetectMessageEnd")
+MACHINE_DETECTION_TIMEOUT_S = (3, 59)
+"""The bounds of MachineDetectionTimeout, in seconds."""
+DEFAULT_MACHINE_DETECTION_TIMEOUT_S = 30
 PROGRESS_STATUS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress"}
 """The CallStatus Twilio reports with each StatusCallbackEvent; `completed` carries the final one.
 
@@ -70,6 +79,18 @@ CALLBACK_TIMEOUT_S = 5.0
 UNREACHABLE = (httpx.HTTPError, httpx.InvalidURL, OSError)
 """What reaching an application's URL can fail with."""
 Form = dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Script:
+    """What calls to a number do."""
+
+    outcome: Outcome = "answer"
+    answered_by: AnsweredBy = "human"
+    """Who answered, for a call placed with machine detection."""
+    detection_ms: int = 0
+    """How long detection listens before deciding (its MachineDetectionDuration); past the
+    call's MachineDetectionTimeout, it decides `unknown` at the timeout."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +109,8 @@ class StatusCallback:
 
     call_sid: str
     event: str
-    """The progress event: initiated, ringing, answered or completed (every final status)."""
+    """The progress event: initiated, ringing, answered or completed (every final status); or
+    `amd`, the machine detection's decision (Twilio's AsyncAmdStatusCallback)."""
     url: str
     params: dict[str, str]
     status_code: int | None
@@ -139,6 +161,9 @@ class FakeCall:
         url: str,
         status_callback: str | None,
         events: frozenset[str],
+        machine_detection: str | None = None,
+        machine_detection_timeout_s: int = DEFAULT_MACHINE_DETECTION_TIMEOUT_S,
+        amd_callback: str | None = None,
     ) -> None:
         self.sid = new_call_sid()
         self.account_sid = account_sid
@@ -147,6 +172,12 @@ class FakeCall:
         self.url = url
         self.status_callback = status_callback
         self.events = events
+        self.machine_detection = machine_detection
+        """Enable or DetectMessageEnd, if the call asked for machine detection."""
+        self.machine_detection_timeout_s = machine_detection_timeout_s
+        self.amd_callback = amd_callback
+        """Where the detection's decision is posted (AsyncAmdStatusCallback)."""
+        self.answered_by: AnsweredBy | None = None
         self.status = "queued"
         self.date_created = self.date_updated = datetime.now(UTC)
         self.start_time: datetime | None = None
@@ -188,7 +219,7 @@ class FakeCall:
         return {
             "account_sid": self.account_sid,
             "annotation": None,
-            "answered_by": None,
+            "answered_by": self.answered_by,
             "api_version": TWILIO_API_VERSION,
             "caller_name": None,
             "date_created": _rfc2822(self.date_created),
@@ -221,10 +252,11 @@ class FakeCall:
 class FakeTwilio:
     """Twilio's REST API for calls, and the calls; use as `async with FakeTwilio() as fake:`.
 
-    `script(number, outcome)` decides what a called number does; `answered(sid)` hands over the
-    live caller of an answered call. Everything is recorded for assertions: `requests` (REST),
-    `callbacks` (status callbacks and how they were answered), `transfers` (the number an update's
-    `<Dial>` sent a call to) and `calls`.
+    `script(number, outcome, answered_by=, detection_ms=)` decides what a called number does;
+    `answered(sid)` hands over the live caller of an answered call. Everything is recorded for
+    assertions: `requests` (REST), `callbacks` (status and machine-detection callbacks and how
+    they were answered), `transfers` (the number an update's `<Dial>` sent a call to) and `calls`
+    (each with what its create asked for).
     """
 
     def __init__(
@@ -238,7 +270,7 @@ class FakeTwilio:
         self.requests: list[RestRequest] = []
         self.callbacks: list[StatusCallback] = []
         self.transfers: dict[str, str] = {}
-        self._outcomes: dict[str, Outcome] = {}
+        self._scripts: dict[str, Script] = {}
         self._validator = RequestValidator(auth_token)
         self._simulations: set[asyncio.Task[None]] = set()
         self._http = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S)
@@ -263,11 +295,26 @@ class FakeTwilio:
         await self._stack.aclose()
         await self._http.aclose()
 
-    def script(self, number: str, outcome: Outcome) -> None:
-        """What calls to `number` do from now on (they answer unless told otherwise)."""
+    def script(
+        self,
+        number: str,
+        outcome: Outcome = "answer",
+        *,
+        answered_by: AnsweredBy = "human",
+        detection_ms: int = 0,
+    ) -> None:
+        """What calls to `number` do from now on (a person answers unless told otherwise): the
+        outcome, and for calls with machine detection who answered, decided after
+        `detection_ms`."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        self._outcomes[number] = outcome
+        if answered_by not in ANSWERED_BY:
+            raise ValueError(
+                f"answered_by must be one of {', '.join(ANSWERED_BY)}, not {answered_by!r}"
+            )
+        if detection_ms < 0:
+            raise ValueError(f"detection_ms must not be negative, not {detection_ms}")
+        self._scripts[number] = Script(outcome, answered_by, detection_ms)
 
     async def answered(self, call_sid: str, *, timeout_s: float = 10.0) -> TwilioCaller:
         """The live caller of call `call_sid` once it answered and its media stream connected.
@@ -360,12 +407,18 @@ class FakeTwilio:
         if not url:
             raise TwilioApiError(400, "Url parameter is required.", 21205)
         status_callback = _one(form, "StatusCallback") or None
-        for name, value in (("Url", url), ("StatusCallback", status_callback)):
+        amd_callback = _one(form, "AsyncAmdStatusCallback") or None
+        for name, value in (
+            ("Url", url),
+            ("StatusCallback", status_callback),
+            ("AsyncAmdStatusCallback", amd_callback),
+        ):
             if value is not None and not _is_web_url(value):
                 raise TwilioApiError(400, f"{name} is not a valid URL: {value}", 21205)
-        for name in ("Method", "StatusCallbackMethod"):
+        for name in ("Method", "StatusCallbackMethod", "AsyncAmdStatusCallbackMethod"):
             if (_one(form, name) or "POST").upper() != "POST":
                 raise _not_simulated(f"{name}={_one(form, name)}")
+        machine_detection, detection_timeout_s = _machine_detection(form)
         events = form.get("StatusCallbackEvent") or ["completed"]
         unknown = sorted(set(events) - set(PROGRESS_EVENTS))
         if unknown:
@@ -377,6 +430,9 @@ class FakeTwilio:
             url=url,
             status_callback=status_callback,
             events=frozenset(events),
+            machine_detection=machine_detection,
+            machine_detection_timeout_s=detection_timeout_s,
+            amd_callback=amd_callback,
         )
         self.calls[call.sid] = call
         simulation = asyncio.create_task(self._simulate(call), name=f"fake-twilio-{call.sid}")
@@ -436,11 +492,11 @@ class FakeTwilio:
                 call.progress("ringing")
                 await self._report(call, "ringing")
             if not call.over.is_set():
-                outcome = self._outcomes.get(call.to, "answer")
-                if outcome == "answer":
-                    await self._answer(call)
+                script = self._scripts.get(call.to, Script())
+                if script.outcome == "answer":
+                    await self._answer(call, script)
                 else:
-                    call.finish(outcome)
+                    call.finish(script.outcome)
             await call.over.wait()
             if call.caller is not None:
                 await call.caller.hang_up()
@@ -451,8 +507,9 @@ class FakeTwilio:
         finally:
             call.reported.set()
 
-    async def _answer(self, call: FakeCall) -> None:
-        """The callee picks up: fetch the call's TwiML and stream until either side hangs up."""
+    async def _answer(self, call: FakeCall, script: Script) -> None:
+        """The callee picks up: fetch the call's TwiML and stream until either side hangs up;
+        machine detection, if asked for, decides meanwhile."""
         call.progress("in-progress")
         try:
             call.caller = caller = await dial_in(
@@ -475,8 +532,31 @@ class FakeTwilio:
             return
         call.answered.set()
         await self._report(call, "answered")
+        if call.machine_detection is not None:
+            await self._detect(call, caller, script)
         await _first_of(caller.closed, call.over)
         call.finish("completed")
+
+    async def _detect(self, call: FakeCall, caller: TwilioCaller, script: Script) -> None:
+        """Listen for the scripted time (up to the call's timeout, which decides `unknown`),
+        then post who answered; nothing if the call ends first."""
+        timeout_ms = call.machine_detection_timeout_s * 1000
+        timed_out = script.detection_ms > timeout_ms
+        listened_ms = timeout_ms if timed_out else script.detection_ms
+        with contextlib.suppress(TimeoutError):
+            await _first_of(caller.closed, call.over, timeout_s=listened_ms / 1000)
+        if caller.closed.is_set() or call.over.is_set():
+            return
+        call.answered_by = "unknown" if timed_out else script.answered_by
+        if call.amd_callback is None:
+            return  # Twilio warns (21262) and keeps the decision on the call resource only
+        params = {
+            "AccountSid": call.account_sid,
+            "AnsweredBy": call.answered_by,
+            "CallSid": call.sid,
+            "MachineDetectionDuration": str(listened_ms),
+        }
+        await self._deliver(call, "amd", call.amd_callback, params)
 
     async def _report(self, call: FakeCall, event: str) -> None:
         """POST the status callback for `event` if the call asked for it; final statuses always."""
@@ -499,7 +579,10 @@ class FakeTwilio:
         if event == "completed":
             params["CallDuration"] = str(call.duration_s)
         call.callbacks_sent += 1
-        url = call.status_callback
+        await self._deliver(call, event, call.status_callback, params)
+
+    async def _deliver(self, call: FakeCall, event: str, url: str, params: dict[str, str]) -> None:
+        """POST a callback signed the way Twilio signs it, and record how it was answered."""
         signature = str(self._validator.compute_signature(url, params))
         status_code: int | None = None
         try:
@@ -510,6 +593,22 @@ class FakeTwilio:
         except UNREACHABLE as exc:
             log.warning("fake Twilio could not deliver %s callback to %s: %r", event, url, exc)
         self.callbacks.append(StatusCallback(call.sid, event, url, params, status_code))
+
+
+def _machine_detection(form: Form) -> tuple[str | None, int]:
+    """The machine detection a create asks for (its mode, if any) and its timeout in seconds."""
+    mode, async_amd = _one(form, "MachineDetection"), _one(form, "AsyncAmd") or "false"
+    timeout = _one(form, "MachineDetectionTimeout")
+    low, high = MACHINE_DETECTION_TIMEOUT_S
+    if mode is not None and mode not in MACHINE_DETECTION_MODES:
+        raise TwilioApiError(400, f"MachineDetection must be Enable or DetectMessageEnd: {mode}")
+    if async_amd not in ("true", "false"):
+        raise TwilioApiError(400, f"AsyncAmd must be true or false: {async_amd}")
+    if mode is not None and async_amd == "false":
+        raise _not_simulated("machine detection that holds the call (AsyncAmd=false)")
+    if timeout is not None and not (timeout.isdigit() and low <= int(timeout) <= high):
+        raise TwilioApiError(400, f"MachineDetectionTimeout must be {low} to {high}: {timeout}")
+    return mode, DEFAULT_MACHINE_DETECTION_TIMEOUT_S if timeout is None else int(timeout)
 
 
 def dialed_number(twiml: str) -> str | None:

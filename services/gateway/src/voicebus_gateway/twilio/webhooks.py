@@ -1,4 +1,5 @@
-"""Twilio's webhooks: the voice webhook that answers a call, the status callbacks, the stream.
+"""Twilio's webhooks: the voice webhook that answers a call, the status callbacks, the
+answering-machine detection's decisions, the stream.
 
 Every webhook must carry a valid X-Twilio-Signature: anything else is refused with 403 and
 logged, and publishes nothing.
@@ -9,19 +10,24 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import get_args
+from typing import cast, get_args
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
-from voicebus_contracts import CallStatus, CallStatusChanged, envelope
+from voicebus_contracts import AnsweredBy, CallAnsweredBy, CallStatus, CallStatusChanged, envelope
 from voicebus_contracts.topics import CALLS
 from voicebus_gateway.placements import Placements
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_gateway.switchboard import SERVICE
-from voicebus_gateway.twilio.carrier import PLACEMENT_PARAMETER, STATUS_PATH, VOICE_PATH
+from voicebus_gateway.twilio.carrier import (
+    MACHINE_DETECTION_PATH,
+    PLACEMENT_PARAMETER,
+    STATUS_PATH,
+    VOICE_PATH,
+)
 from voicebus_gateway.twilio.media import AGENT_PARAMETER, MediaStreams
 from voicebus_gateway.twilio.security import (
     TOKEN_PARAMETER,
@@ -38,6 +44,7 @@ log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 64 * 1024
 """Far above any Twilio webhook's form."""
 STATUSES: frozenset[str] = frozenset(get_args(CallStatus))
+ANSWERED_BY: frozenset[str] = frozenset(get_args(AnsweredBy))
 
 StatusListener = Callable[[str, CallStatus], Awaitable[None]]
 """Told each call's new status (campaigns follow their calls with it)."""
@@ -47,6 +54,105 @@ def _status_event_id(form: dict[str, str]) -> uuid.UUID:
     """The same for Twilio's retries of one callback, so the bus sees each change once."""
     name = f"{form.get('CallSid')}:{form.get('CallStatus')}:{form.get('SequenceNumber', '')}"
     return uuid.uuid5(uuid.NAMESPACE_URL, f"twilio-status:{name}")
+
+
+def _answered_by_event_id(call_sid: str, answered_by: AnsweredBy) -> uuid.UUID:
+    """The same for Twilio's retries of a call's decision (it decides once per call), so the
+    bus sees it once."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"twilio-amd:{call_sid}:{answered_by}")
+
+
+def _answered_by(form: dict[str, str]) -> AnsweredBy:
+    """Twilio's AnsweredBy; a value this version does not know is `unknown`."""
+    answered_by = form.get("AnsweredBy", "")
+    if answered_by in ANSWERED_BY:
+        return cast("AnsweredBy", answered_by)
+    log.warning("call %s: AnsweredBy %r taken as unknown", form.get("CallSid"), answered_by)
+    return "unknown"
+
+
+class SignedForms:
+    """Twilio's webhook forms, read only when Twilio signed them; `verifier` is None when
+    TWILIO_AUTH_TOKEN is not set, and then every webhook is refused, saying so."""
+
+    def __init__(self, verifier: WebhookVerifier | None, *, public_url: str | None) -> None:
+        self._verifier = verifier
+        self._public_url = public_url
+
+    async def read(self, request: Request) -> dict[str, str] | Response:
+        """The webhook's form if Twilio signed it; else the response refusing it."""
+        if self._verifier is None:
+            log.error("Twilio webhook %s refused: TWILIO_AUTH_TOKEN is not set", request.url.path)
+            return JSONResponse(
+                {"detail": "TWILIO_AUTH_TOKEN is not set: Twilio webhooks cannot be verified"},
+                status_code=503,
+            )
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return JSONResponse({"detail": "webhook body too large"}, status_code=413)
+        form = dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
+        url = signed_url(
+            public_url=self._public_url,
+            request_url=str(request.url),
+            path=request.url.path,
+            query=request.url.query,
+        )
+        if not self._verifier.verify(url, form, request.headers.get("X-Twilio-Signature")):
+            log.warning(
+                "Twilio webhook refused: missing or invalid signature for %s (call %s)",
+                url,
+                form.get("CallSid"),
+            )
+            return JSONResponse({"detail": "invalid Twilio signature"}, status_code=403)
+        return form
+
+
+VerifiedForm = Callable[[Request], Awaitable[dict[str, str] | Response]]
+"""A webhook's form if Twilio signed it, else the response refusing it (`SignedForms.read`)."""
+
+
+def machine_detection_routes(
+    *, verified_form: VerifiedForm, placements: Placements, broker: KafkaBroker
+) -> APIRouter:
+    """The answering-machine detection's decisions, for the calls we placed asking for it (the
+    placement's id in the URL); a decision for any other call is refused with 404."""
+    router = APIRouter()
+
+    @router.post(MACHINE_DETECTION_PATH)
+    async def machine_detection(request: Request) -> Response:
+        """Who answered a call we placed listening for answering machines: the event its agent
+        holds the greeting for."""
+        form = await verified_form(request)
+        if isinstance(form, Response):
+            return form
+        call_sid = form.get("CallSid", "")
+        if not call_sid:
+            return JSONResponse({"detail": "no CallSid in the webhook"}, status_code=400)
+        placement_id = request.query_params.get(PLACEMENT_PARAMETER)
+        if placement_id is None or await placements.recall(placement_id) is None:
+            log.warning(
+                "call %s: machine detection refused, placement %s unknown or expired",
+                call_sid,
+                placement_id,
+            )
+            return JSONResponse({"detail": "unknown placement"}, status_code=404)
+        duration = form.get("MachineDetectionDuration", "")
+        answered = CallAnsweredBy(
+            answered_by=_answered_by(form),
+            detection_ms=int(duration) if duration.isdigit() else None,
+        )
+        event_id = _answered_by_event_id(call_sid, answered.answered_by)
+        env = envelope(answered, call_id=call_sid, producer=SERVICE, event_id=event_id)
+        await publish(broker, CALLS, env)
+        log.info(
+            "call %s: answered by %s (decided in %s ms)",
+            call_sid,
+            answered.answered_by,
+            answered.detection_ms,
+        )
+        return Response(status_code=204)
+
+    return router
 
 
 def twilio_routes(
@@ -65,33 +171,7 @@ def twilio_routes(
     the one that claims the number called (`agents`), else the settings' mapping, else the
     default agent."""
     router = APIRouter(tags=["twilio"])
-
-    async def verified_form(request: Request) -> dict[str, str] | Response:
-        """The webhook's form if Twilio signed it; else the response refusing it."""
-        if verifier is None:
-            log.error("Twilio webhook %s refused: TWILIO_AUTH_TOKEN is not set", request.url.path)
-            return JSONResponse(
-                {"detail": "TWILIO_AUTH_TOKEN is not set: Twilio webhooks cannot be verified"},
-                status_code=503,
-            )
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            return JSONResponse({"detail": "webhook body too large"}, status_code=413)
-        form = dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
-        url = signed_url(
-            public_url=settings.public_url,
-            request_url=str(request.url),
-            path=request.url.path,
-            query=request.url.query,
-        )
-        if not verifier.verify(url, form, request.headers.get("X-Twilio-Signature")):
-            log.warning(
-                "Twilio webhook refused: missing or invalid signature for %s (call %s)",
-                url,
-                form.get("CallSid"),
-            )
-            return JSONResponse({"detail": "invalid Twilio signature"}, status_code=403)
-        return form
+    verified_form = SignedForms(verifier, public_url=settings.public_url).read
 
     @router.post(VOICE_PATH)
     async def voice(request: Request) -> Response:
@@ -160,4 +240,7 @@ def twilio_routes(
     async def media_stream(websocket: WebSocket) -> None:
         await media.serve(websocket)
 
+    router.include_router(
+        machine_detection_routes(verified_form=verified_form, placements=placements, broker=broker)
+    )
     return router
