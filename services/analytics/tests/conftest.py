@@ -14,6 +14,7 @@ from voicebus_analytics.sql_store import SqlCallStore
 from voicebus_contracts import (
     SPEECH_16K,
     TELEPHONE,
+    CallAnsweredBy,
     CallEnded,
     CallStarted,
     Envelope,
@@ -22,9 +23,10 @@ from voicebus_contracts import (
     ReplyPlaybackStarted,
     ReplyTextChunk,
     StageStamps,
+    WorkflowProgressed,
     envelope,
 )
-from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, TRANSCRIPTS, Topic
+from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS, Topic
 from voicebus_sql.engine import create_engine
 
 Delivery = tuple[Topic, Envelope[Any]]
@@ -79,7 +81,8 @@ def _at(
 
 
 def whole_call(call_id: str, *, at: float) -> dict[str, Delivery]:
-    """The events of a call started at `at`: the caller asks, the agent answers in 3 chunks.
+    """The events of a call started at `at`: a person answers, the caller asks, the agent's
+    workflow takes the order number and the agent answers in 3 chunks.
 
     Stamps put 500 ms of endpointing, 300 ms of STT, 200 ms to the first reply text, 300 ms to
     the first audio and 100 ms to send it: 1400 ms voice to voice.
@@ -107,11 +110,20 @@ def whole_call(call_id: str, *, at: float) -> dict[str, Delivery]:
         to_number="+15550002",
     )
     transcript = FinalTranscript(turn_id=f"{call_id}-t1", text="Where is my order?")
+    answered = CallAnsweredBy(answered_by="human", detection_ms=1200)
+    progressed = WorkflowProgressed(
+        node="order_status", previous_node="greeting", variables={"order_number": "A-1042"}
+    )
     return {
         "started": (CALLS, _at(started, call_id=call_id, producer="gateway", at=at)),
+        "answered": (CALLS, _at(answered, call_id=call_id, producer="gateway", at=at + 1.2)),
         "transcript": (
             TRANSCRIPTS,
             _at(transcript, call_id=call_id, producer="stt", at=at + 2.8, stamps=heard),
+        ),
+        "progressed": (
+            TOOLS,
+            _at(progressed, call_id=call_id, producer="agent", at=at + 2.9, stamps=heard),
         ),
         "chunk0": chunk(0, "Let me check."),
         "chunk1": chunk(1, "It ships today."),

@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect, text
 
 from voicebus_analytics.migrate import MIGRATIONS
 from voicebus_analytics.tables import Base
 from voicebus_sql.engine import create_engine
 from voicebus_sql.migrations import differences
 
+T = TypeVar("T")
+
 TABLES = {"calls", "turns", "reply_chunks"}
+ANSWERS_AND_WORKFLOWS = {"answered_by", "workflow_node", "variables", "workflow_at"}
+"""The columns of `calls` that revision 0002 adds."""
+
+
+def on_database(url: str, work: Callable[[Connection], T]) -> T:
+    """`work` done on a connection to `url`, committed."""
+
+    async def run() -> T:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 def tables_in(url: str) -> set[str]:
-    async def read() -> set[str]:
-        engine = create_engine(url)
-        try:
-            async with engine.connect() as connection:
-                names = await connection.run_sync(lambda c: inspect(c).get_table_names())
-        finally:
-            await engine.dispose()
-        return set(names)
+    return on_database(url, lambda c: set(inspect(c).get_table_names()))
 
-    return asyncio.run(read())
+
+def columns_of_calls(url: str) -> set[str]:
+    return on_database(
+        url, lambda c: {column["name"] for column in inspect(c).get_columns("calls")}
+    )
 
 
 def test_upgrade_creates_the_tables_and_downgrade_removes_them(empty_database_url: str) -> None:
@@ -37,3 +54,44 @@ def test_upgrade_creates_the_tables_and_downgrade_removes_them(empty_database_ur
 
 def test_the_migrated_schema_is_the_one_the_models_describe(database_url: str) -> None:
     assert differences(database_url, Base.metadata) == []
+
+
+def a_completed_call_with_a_turn(connection: Connection) -> None:
+    connection.execute(text("INSERT INTO calls (call_id, status) VALUES ('c1', 'completed')"))
+    connection.execute(
+        text(
+            "INSERT INTO turns (call_id, role, turn_id, text, created_at)"
+            " VALUES ('c1', 'user', 'c1-t1', 'Hello?', '2025-06-15 15:06:40+00:00')"
+        )
+    )
+
+
+def calls_and_turns(connection: Connection) -> list[tuple[object, ...]]:
+    return [
+        tuple(row)
+        for row in connection.execute(
+            text(
+                "SELECT calls.call_id, calls.status, turns.turn_id"
+                " FROM calls JOIN turns ON turns.call_id = calls.call_id"
+            )
+        )
+    ]
+
+
+def test_0002_adds_who_answered_and_the_workflow_to_calls_and_takes_them_back(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    MIGRATIONS.upgrade(url, "0001")
+    try:
+        on_database(url, a_completed_call_with_a_turn)
+
+        MIGRATIONS.upgrade(url, "0002")
+        assert columns_of_calls(url) >= ANSWERS_AND_WORKFLOWS
+        assert on_database(url, calls_and_turns) == [("c1", "completed", "c1-t1")]
+
+        MIGRATIONS.downgrade(url, "0001")
+        assert not ANSWERS_AND_WORKFLOWS & columns_of_calls(url)
+        assert on_database(url, calls_and_turns) == [("c1", "completed", "c1-t1")]
+    finally:
+        MIGRATIONS.downgrade(url)

@@ -15,6 +15,8 @@ from voicebus_analytics.app import Service, create_service
 from voicebus_analytics.ports import CallStore
 from voicebus_analytics.records import CallerTurn
 from voicebus_analytics.sql_store import SqlCallStore
+from voicebus_contracts import ToolCalled, ToolReturned, envelope
+from voicebus_contracts.topics import TOOLS
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
 
@@ -44,7 +46,17 @@ async def test_a_whole_call_delivered_twice_is_served_once(
     bus: KafkaBroker, api: httpx.AsyncClient, a_call: MakeCall
 ) -> None:
     events = a_call("call-1", at=T0)
-    order = ("started", "transcript", "chunk2", "chunk0", "chunk1", "playback", "ended")
+    order = (
+        "started",
+        "answered",
+        "transcript",
+        "progressed",
+        "chunk2",
+        "chunk0",
+        "chunk1",
+        "playback",
+        "ended",
+    )
     for name in order:
         topic, env = events[name]
         await publish(bus, topic, env)
@@ -63,6 +75,9 @@ async def test_a_whole_call_delivered_twice_is_served_once(
         "started_at": "2025-06-15T15:06:40Z",
         "ended_at": "2025-06-15T15:06:50Z",
         "end_reason": "hangup",
+        "answered_by": "human",
+        "workflow_node": "order_status",
+        "variables": {"order_number": "A-1042"},
         "turns": [
             {
                 "role": "user",
@@ -133,6 +148,20 @@ async def test_a_malformed_message_is_refused_and_the_next_one_recorded(
     await publish(bus, topic, env)
 
     assert (await api.get("/api/calls/call-1")).json()["status"] == "in-progress"
+
+
+async def test_tool_calls_are_skipped_without_an_error(
+    bus: KafkaBroker, api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    called = ToolCalled(tool_call_id="tc-1", name="order_status", arguments='{"order": "A-1042"}')
+    returned = ToolReturned(
+        tool_call_id="tc-1", name="order_status", result="shipped", failed=False, duration_ms=40
+    )
+    for event in (called, returned):
+        await publish(bus, TOOLS, envelope(event, call_id="call-1", producer="agent"))
+
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert (await api.get("/api/calls/call-1")).status_code == 404
 
 
 class UnreachableStore:

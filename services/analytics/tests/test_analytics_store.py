@@ -7,8 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from voicebus_analytics.sql_store import SqlCallStore
-from voicebus_contracts import FinalTranscript, LatencyBreakdown, envelope
-from voicebus_contracts.topics import TRANSCRIPTS
+from voicebus_contracts import (
+    CallAnsweredBy,
+    Envelope,
+    FinalTranscript,
+    LatencyBreakdown,
+    WorkflowProgressed,
+    envelope,
+)
+from voicebus_contracts.topics import CALLS, TOOLS, TRANSCRIPTS, Topic
 
 Record = Callable[..., Awaitable[None]]
 MakeCall = Callable[..., dict[str, Any]]
@@ -19,11 +26,29 @@ def utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
 
+def progressed(node: str, *, at: float, **variables: str) -> tuple[Topic, Envelope[Any]]:
+    """The workflow of call c1 at `node` at `at`, with every variable collected so far."""
+    event = WorkflowProgressed(node=node, variables=variables)
+    return TOOLS, envelope(event, call_id="c1", producer="agent").model_copy(
+        update={"created_at": at}
+    )
+
+
 async def test_a_call_delivered_out_of_order_and_twice_is_recorded_once(
     store: SqlCallStore, record: Record, a_call: MakeCall
 ) -> None:
     events = a_call("c1", at=T0)
-    order = ("playback", "chunk2", "ended", "chunk0", "transcript", "started", "chunk1")
+    order = (
+        "playback",
+        "chunk2",
+        "progressed",
+        "ended",
+        "chunk0",
+        "transcript",
+        "answered",
+        "started",
+        "chunk1",
+    )
     scrambled = [events[name] for name in order]
     await record(*scrambled)
     await record(*scrambled)
@@ -38,6 +63,8 @@ async def test_a_call_delivered_out_of_order_and_twice_is_recorded_once(
         utc(T0 + 10),
         "hangup",
     )
+    assert call.answered_by == "human"
+    assert (call.workflow_node, call.variables) == ("order_status", {"order_number": "A-1042"})
     user, agent = call.turns
     assert (user.role, user.turn_id, user.text) == ("user", "c1-t1", "Where is my order?")
     assert (user.ended_at, user.latency) == (utc(T0 + 2.0), None)
@@ -110,3 +137,73 @@ async def test_calls_are_listed_newest_first_a_page_at_a_time(
 
 async def test_an_unknown_call_is_none(store: SqlCallStore) -> None:
     assert await store.call("never-seen") is None
+
+
+async def test_the_latest_workflow_progress_is_kept_with_its_variables_whole(
+    store: SqlCallStore, record: Record
+) -> None:
+    # The caller changed the date: the workflow asks for the time again, and forgot the old one.
+    await record(
+        progressed("ask_date", at=T0 + 1),
+        progressed("confirm", at=T0 + 5, date="Monday", time="09:00"),
+        progressed("ask_time", at=T0 + 9, date="Tuesday"),
+    )
+
+    call = await store.call("c1")
+
+    assert call is not None
+    assert (call.workflow_node, call.variables) == ("ask_time", {"date": "Tuesday"})
+
+
+async def test_a_workflow_progress_delivered_again_after_a_later_one_changes_nothing(
+    store: SqlCallStore, record: Record
+) -> None:
+    earlier = progressed("ask_time", at=T0 + 5, date="Monday")
+    later = progressed("confirm", at=T0 + 9, date="Monday", time="09:00")
+    await record(earlier, later, earlier, later, earlier)
+
+    call = await store.call("c1")
+
+    assert call is not None
+    assert (call.workflow_node, call.variables) == ("confirm", {"date": "Monday", "time": "09:00"})
+
+
+async def test_who_answered_and_the_workflow_heard_before_the_call_started_are_kept(
+    store: SqlCallStore, record: Record, a_call: MakeCall
+) -> None:
+    events = a_call("c1", at=T0)
+    await record(events["answered"], events["progressed"])
+
+    early = await store.call("c1")
+
+    assert early is not None
+    assert (early.status, early.agent_id, early.answered_by) == ("in-progress", None, "human")
+    assert early.workflow_node == "order_status"
+
+    await record(events["started"], events["answered"])
+    later = await store.call("c1")
+
+    assert later is not None
+    assert (later.agent_id, later.started_at, later.answered_by) == ("support", utc(T0), "human")
+    assert (later.workflow_node, later.variables) == ("order_status", {"order_number": "A-1042"})
+
+
+async def test_a_machine_that_answered_is_recorded(store: SqlCallStore, record: Record) -> None:
+    machine = CallAnsweredBy(answered_by="machine_end_beep", detection_ms=4100)
+    await record((CALLS, envelope(machine, call_id="c1", producer="gateway")))
+
+    call = await store.call("c1")
+
+    assert call is not None
+    assert call.answered_by == "machine_end_beep"
+
+
+async def test_a_call_without_detection_or_workflow_has_none(
+    store: SqlCallStore, record: Record, a_call: MakeCall
+) -> None:
+    await record(a_call("c1", at=T0)["started"])
+
+    call = await store.call("c1")
+
+    assert call is not None
+    assert (call.answered_by, call.workflow_node, call.variables) == (None, None, {})

@@ -22,7 +22,7 @@ from voicebus_analytics.settings import Settings
 from voicebus_analytics.sql_store import SqlCallStore
 from voicebus_analytics.views import CallDetail, CallSummary
 from voicebus_contracts import Envelope
-from voicebus_contracts.topics import ALL_TOPICS, CALLS, PLAYBACK, REPLIES, TRANSCRIPTS
+from voicebus_contracts.topics import ALL_TOPICS, CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.heartbeat import Heartbeat
 from voicebus_runtime.settings import BusSettings
@@ -34,7 +34,7 @@ SERVICE = "analytics"
 GROUP = "analytics"
 MAX_PAGE = 200
 
-RECORDED_TOPICS = (CALLS, TRANSCRIPTS, REPLIES, PLAYBACK)
+RECORDED_TOPICS = (CALLS, TRANSCRIPTS, REPLIES, PLAYBACK, TOOLS)
 
 
 def create_broker(recorder: Recorder, *, bus: BusSettings) -> KafkaBroker:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from voicebus_analytics.records import (
+    CallAnswered,
     CallClosed,
     CallerTurn,
     CallOpened,
     ReplyPlayback,
     ReplyText,
+    WorkflowProgress,
 )
 from voicebus_analytics.views import CallDetail, CallSummary
 
@@ -25,6 +27,13 @@ class CallStore(Protocol):
     async def open_call(self, call: CallOpened) -> None: ...
 
     async def close_call(self, call: CallClosed) -> None: ...
+
+    async def record_answer(self, answer: CallAnswered) -> None: ...
+
+    async def record_workflow(self, progress: WorkflowProgress) -> None:
+        """Keep the call's workflow node and variables as of its latest progress: a progress
+        older than the one kept (redelivered, or late) changes nothing."""
+        ...
 
     async def record_caller_turn(self, turn: CallerTurn) -> None: ...
 

@@ -12,13 +12,16 @@ from pydantic import Field
 
 from voicebus_analytics.ports import CallStore
 from voicebus_analytics.records import (
+    CallAnswered,
     CallClosed,
     CallerTurn,
     CallOpened,
     ReplyPlayback,
     ReplyText,
+    WorkflowProgress,
 )
 from voicebus_contracts import (
+    CallAnsweredBy,
     CallEnded,
     CallStarted,
     CallStatusChanged,
@@ -30,6 +33,9 @@ from voicebus_contracts import (
     ReplyPaused,
     ReplyPlaybackStarted,
     ReplyTextChunk,
+    ToolCalled,
+    ToolReturned,
+    WorkflowProgressed,
 )
 
 RecordedEvent = Annotated[
@@ -37,14 +43,18 @@ RecordedEvent = Annotated[
     | CallEnded
     | CallStatusChanged
     | DtmfReceived
+    | CallAnsweredBy
     | FinalTranscript
     | ReplyTextChunk
     | ReplyCancelled
     | ReplyPlaybackStarted
-    | ReplyPaused,
+    | ReplyPaused
+    | ToolCalled
+    | ToolReturned
+    | WorkflowProgressed,
     Field(discriminator="type"),
 ]
-"""Every event of the calls, transcripts, replies and playback topics analytics reads."""
+"""Every event of the calls, transcripts, replies, playback and tools topics analytics reads."""
 
 
 def _utc(epoch_s: float) -> datetime:
@@ -108,7 +118,27 @@ class Recorder:
                         latency=LatencyBreakdown.of(stamps),
                     )
                 )
-            case CallStatusChanged() | DtmfReceived() | ReplyCancelled() | ReplyPaused():
-                pass  # statuses, key presses and interruptions are not kept on record yet
+            case CallAnsweredBy() as answered:
+                await self._store.record_answer(
+                    CallAnswered(call_id=call_id, answered_by=answered.answered_by)
+                )
+            case WorkflowProgressed() as progressed:
+                await self._store.record_workflow(
+                    WorkflowProgress(
+                        call_id=call_id,
+                        node=progressed.node,
+                        variables=progressed.variables,
+                        at=created_at,
+                    )
+                )
+            case (
+                CallStatusChanged()
+                | DtmfReceived()
+                | ReplyCancelled()
+                | ReplyPaused()
+                | ToolCalled()
+                | ToolReturned()
+            ):
+                pass  # statuses, key presses, interruptions and tool calls: not on record yet
             case _:
                 assert_never(env.event)

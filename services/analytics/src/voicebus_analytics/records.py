@@ -6,10 +6,11 @@ recording it twice, or before a fact it logically follows, leaves the same recor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from voicebus_contracts import LatencyBreakdown, StageStamps, Transport
+from voicebus_contracts import AnsweredBy, LatencyBreakdown, StageStamps, Transport
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,25 @@ class CallClosed:
     call_id: str
     ended_at: datetime
     reason: str
+
+
+@dataclass(frozen=True)
+class CallAnswered:
+    """Who answered an outbound call, as the carrier detected it."""
+
+    call_id: str
+    answered_by: AnsweredBy
+
+
+@dataclass(frozen=True)
+class WorkflowProgress:
+    """Where the call's workflow was at `at`, and every variable it had collected by then: a
+    later progress says all an earlier one did."""
+
+    call_id: str
+    node: str
+    variables: Mapping[str, str]
+    at: datetime
 
 
 @dataclass(frozen=True)

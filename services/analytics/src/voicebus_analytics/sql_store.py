@@ -2,8 +2,9 @@
 
 Idempotence comes from natural keys, not from remembering event ids: a call is keyed by its id,
 a turn by (call, role, turn id or reply id), a reply chunk by (call, reply, seq). Every write is
-an upsert that sets the values its event states (or keeps the earliest `created_at`), so a
-redelivered event rewrites what is already there, and events of different topics commute.
+an upsert that sets the values its event states (or keeps the earliest `created_at`, or, for a
+call's workflow, the latest progress), so a redelivered event rewrites what is already there, and
+events of different topics commute.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy import ColumnElement, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from voicebus_analytics.records import (
+    CallAnswered,
     CallClosed,
     CallerTurn,
     CallOpened,
     ReplyPlayback,
     ReplyText,
+    WorkflowProgress,
 )
 from voicebus_analytics.tables import Base, CallRow, ReplyChunkRow, TurnRow
 from voicebus_analytics.views import CallDetail, CallSummary, Turn
@@ -54,9 +57,12 @@ class SqlCallStore:
         key: Iterable[str],
         overwrite: Iterable[str] = (),
         earliest: Iterable[str] = (),
+        if_later: str | None = None,
     ) -> None:
         """Insert `values`, or update the existing row: `overwrite` columns take the new value,
-        `earliest` columns the smaller of both; with nothing to update, the row is left alone."""
+        `earliest` columns the smaller of both; with nothing to update, the row is left alone.
+        With `if_later`, the row is updated only when that column's new value is later than the
+        stored one (or none is stored)."""
         statement = self._insert(row_type).values(**values)
         existing = row_type.__table__.c
         changes: dict[str, ColumnElement[Any]] = {
@@ -65,8 +71,12 @@ class SqlCallStore:
         for column in earliest:
             new, old = statement.excluded[column], existing[column]
             changes[column] = case((new < old, new), else_=old)
+        later: ColumnElement[bool] | None = None
+        if if_later is not None:
+            new, old = statement.excluded[if_later], existing[if_later]
+            later = or_(old.is_(None), new > old)
         await session.execute(
-            statement.on_conflict_do_update(index_elements=list(key), set_=changes)
+            statement.on_conflict_do_update(index_elements=list(key), set_=changes, where=later)
             if changes
             else statement.on_conflict_do_nothing(index_elements=list(key))
         )
@@ -109,6 +119,40 @@ class SqlCallStore:
                 },
                 key=["call_id"],
                 overwrite=["status", "ended_at", "end_reason"],
+            )
+
+    async def record_answer(self, answer: CallAnswered) -> None:
+        async with self._sessions.begin() as session:
+            await self._upsert(
+                session,
+                CallRow,
+                {
+                    "call_id": answer.call_id,
+                    "status": IN_PROGRESS,
+                    "answered_by": answer.answered_by,
+                },
+                key=["call_id"],
+                overwrite=["answered_by"],
+            )
+
+    async def record_workflow(self, progress: WorkflowProgress) -> None:
+        async with self._sessions.begin() as session:
+            # Each progress carries every variable collected so far: the latest replaces the
+            # variables whole. Ordered by when the progress was made, not by arrival, since a
+            # producer's retry (no idempotence) may land an earlier progress after a later one.
+            await self._upsert(
+                session,
+                CallRow,
+                {
+                    "call_id": progress.call_id,
+                    "status": IN_PROGRESS,
+                    "workflow_node": progress.node,
+                    "variables": dict(progress.variables),
+                    "workflow_at": progress.at,
+                },
+                key=["call_id"],
+                overwrite=["workflow_node", "variables", "workflow_at"],
+                if_later="workflow_at",
             )
 
     async def record_caller_turn(self, turn: CallerTurn) -> None:
@@ -207,6 +251,9 @@ class SqlCallStore:
             )
             return CallDetail(
                 **CallSummary.model_validate(row).model_dump(),
+                answered_by=row.answered_by,
+                workflow_node=row.workflow_node,
+                variables=row.variables or {},
                 turns=[_turn(turn) for turn in turns],
             )
 

@@ -43,6 +43,12 @@ class CallRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(200))
+    answered_by: Mapped[str | None] = mapped_column(String(32))
+    workflow_node: Mapped[str | None] = mapped_column(String(64))
+    variables: Mapped[dict[str, Any] | None]
+    """Every variable the call's workflow collected, as of `workflow_at`."""
+    workflow_at: Mapped[datetime | None]
+    """When the workflow progress kept here was made: an older one does not replace it."""
 
 
 class TurnRow(Base):

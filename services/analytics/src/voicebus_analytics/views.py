@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from voicebus_contracts import LatencyBreakdown, Transport
+from voicebus_contracts import AnsweredBy, LatencyBreakdown, Transport
 
 CallStatus = Literal["in-progress", "completed"]
 Role = Literal["user", "agent"]
@@ -50,6 +50,13 @@ class Turn(BaseModel):
 
 
 class CallDetail(CallSummary):
-    """One call with its turns in conversation order."""
+    """One call with who answered it, what its workflow collected, and its turns in
+    conversation order."""
 
+    answered_by: AnsweredBy | None
+    """Who answered an outbound call, when the carrier detected it."""
+    workflow_node: str | None
+    """The node the call's workflow is at, or ended at; None for a call without a workflow."""
+    variables: dict[str, str]
+    """Every variable the workflow collected."""
     turns: list[Turn]
