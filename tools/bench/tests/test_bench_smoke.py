@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from voicebus_bench import report
+import pytest
+
+from voicebus_bench import first_sentence, report
 from voicebus_bench.conversations import jitter_ms, reply_latencies
 from voicebus_bench.hop import measure_hops
 from voicebus_bench.inprocess import InProcessPipeline
@@ -54,6 +56,21 @@ async def test_the_in_process_pipeline_answers_a_turn() -> None:
     assert overhead_ms > 0
 
 
+async def test_time_to_first_sentence_is_measured_with_the_fake_llm() -> None:
+    paced_ms = await first_sentence.fake_pacing_ms(repeats=1)
+    times = await first_sentence.in_process(turns=2)
+    section = first_sentence.summary(paced_ms=paced_ms, inprocess=times, over_bus=[])
+
+    assert len(times.text_ms) == len(times.after_tool_call_ms) == 2
+    assert section["turns"] == 2
+    assert section["pacing"]["pieces"] == 10  # "Yes, a table for two at seven is free. "
+    for name in ("in_process", "after_tool_call"):
+        measured, ours = section[f"{name}_ms"], section[f"{name}_overhead_ms"]
+        assert measured["p50"] is not None
+        assert ours["p50"] == pytest.approx(measured["p50"] - paced_ms, abs=0.2)
+    assert section["over_bus_ms"] == {"p50": None, "p95": None}
+
+
 def test_stt_cost_is_measured_per_length() -> None:
     costs = measure_stt_cost(InstantRecognizer(text="hi"), lengths_s=range(1, 3), repeats=2)
     assert [c.seconds for c in costs] == [1, 2]
@@ -87,6 +104,16 @@ def test_the_report_writes_both_files_and_the_readme_section(tmp_path: Path) -> 
             "vad_only": {"cut_off_rate": 1.0, "mean_wait_ms": 200.0},
             "smart": {"cut_off_rate": 0.25, "mean_wait_ms": 400.0},
         },
+        "first_sentence_fake_llm": {
+            "pacing": {"piece_chars": 4, "piece_delay_ms": 20.0, "pieces": 10, "paced_ms": 201.5},
+            "turns": 30,
+            "in_process_ms": {"p50": 211.0, "p95": 214.0},
+            "in_process_overhead_ms": {"p50": 9.5, "p95": 12.5},
+            "after_tool_call_ms": {"p50": 215.0, "p95": 221.0},
+            "after_tool_call_overhead_ms": {"p50": 13.5, "p95": 19.5},
+            "over_bus_ms": {"p50": 232.0, "p95": 245.0},
+            "over_bus_overhead_ms": {"p50": 30.5, "p95": 43.5},
+        },
     }
     table = report.write(results, tmp_path / "results", readme=readme)
 
@@ -99,6 +126,9 @@ def test_the_report_writes_both_files_and_the_readme_section(tmp_path: Path) -> 
     assert "cuts the caller off in 25% of the paused ones with smart endpointing (100%" in table
     assert text.endswith("rest\n")
     assert "<= 500.0 missed" in table  # the 3 s utterance took 600 ms
+    assert "| First sentence, fake LLM, in one process (ms) | 211.0 | 214.0 |" in table
+    assert "200.0 ms of each figure above (201.5 ms as this machine's timers" in table
+    assert "published, 30.5 / 43.5 ms." in table
     assert ">= 20 met" in table
 
 

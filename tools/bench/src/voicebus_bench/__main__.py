@@ -1,7 +1,8 @@
 """`voicebus-bench`: measure latency, bus overhead, capacity and STT cost; write the results.
 
 Runs the real stack on the local broker twice (instant providers, then the local models), the
-same pipeline in one process, and the speech recognizer on its own. Prints progress as it goes.
+same pipeline in one process, the speech recognizer on its own, and the LLM responder against
+the local fake LLM. Prints progress as it goes.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from voicebus_agent.settings import AgentSettings
-from voicebus_bench import report
+from voicebus_bench import first_sentence, report
 from voicebus_bench.capacity import run_level
 from voicebus_bench.conversations import jitter_ms
 from voicebus_bench.endpointing import measure_endpointing
+from voicebus_bench.first_sentence import InProcessTimes
 from voicebus_bench.hop import measure_hops
 from voicebus_bench.inprocess import InProcessPipeline
 from voicebus_bench.retrieval import measure_recall
 from voicebus_bench.stats import median, percentiles
 from voicebus_bench.stt_cost import measure_stt_cost
+from voicebus_devstack.fake_openai import PIECE_CHARS
 from voicebus_devstack.harness import RunningStack, start_stack, stop_stack
 from voicebus_devstack.settings import EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
 from voicebus_devstack.speech import telephone_speech
@@ -45,6 +48,7 @@ INSTANT_SENTENCE = "Hello, can you hear me?"
 INSTANT_ENV = {
     "VOICEBUS_STT_PROVIDER": "instant",
     "VOICEBUS_TTS_PROVIDER": "instant",
+    **first_sentence.STACK_ENV,
 }
 INSTANT_OVERHEAD_P95_TARGET_MS = 120.0
 """Capacity with instant providers: the most calls whose platform overhead p95 stays this low."""
@@ -75,6 +79,7 @@ class Plan:
     local_calls: int
     local_turns: int
     local_levels: tuple[int, ...]
+    first_sentence_turns: int
 
 
 FULL = Plan(
@@ -90,6 +95,7 @@ FULL = Plan(
     local_calls=5,
     local_turns=2,
     local_levels=(2, 3, 4, 6),
+    first_sentence_turns=30,
 )
 QUICK = Plan(
     hop_count=100,
@@ -104,6 +110,7 @@ QUICK = Plan(
     local_calls=0,
     local_turns=0,
     local_levels=(),
+    first_sentence_turns=2,
 )
 
 
@@ -180,7 +187,23 @@ async def measure_in_one_process(plan: Plan, speech: bytes) -> dict[str, Any]:
     return {"inprocess_overhead_ms": percentiles(overhead, "p50", "p95", "p99")}
 
 
-async def measure_instant_stack(plan: Plan, workdir: Path, speech: bytes) -> dict[str, Any]:
+async def measure_first_sentence_in_process(plan: Plan) -> tuple[float, InProcessTimes]:
+    """The fake LLM's own pacing to the first sentence, and the LLM responder's time to it."""
+    say(
+        "time to first sentence, fake LLM (%.0f ms per %d characters), LLM responder in one "
+        "process (%d turns, then as many with a tool call first)",
+        1000 * first_sentence.PIECE_DELAY_S,
+        PIECE_CHARS,
+        plan.first_sentence_turns,
+    )
+    paced_ms = await first_sentence.fake_pacing_ms()
+    return paced_ms, await first_sentence.in_process(turns=plan.first_sentence_turns)
+
+
+async def measure_instant_stack(
+    plan: Plan, workdir: Path, speech: bytes
+) -> tuple[dict[str, Any], list[float]]:
+    """The instant stack's measures, and the time to first sentence over its bus (fake LLM)."""
     say("stack with instant providers")
     with running_stack(workdir / "instant", INSTANT_ENV) as stack:
         say("bus hop, idle (%d events at %.0f/s)", plan.hop_count, plan.hop_rate_per_s)
@@ -224,7 +247,9 @@ async def measure_instant_stack(plan: Plan, workdir: Path, speech: bytes) -> dic
             metric="overhead",
             target=INSTANT_OVERHEAD_P95_TARGET_MS,
         )
-    return {
+        say("time to first sentence over the bus, fake LLM (%d turns)", plan.first_sentence_turns)
+        over_bus = await first_sentence.over_the_bus(stack, turns=plan.first_sentence_turns)
+    measures = {
         "hop_ms": percentiles(hops, "p50", "p99", "p999"),
         "hop_under_load_ms": {
             **percentiles(loaded, "p50", "p99", "p999"),
@@ -233,6 +258,7 @@ async def measure_instant_stack(plan: Plan, workdir: Path, speech: bytes) -> dic
         "platform_overhead_ms": percentiles(level.overhead_ms, "p50", "p95", "p99"),
         "max_concurrent_calls": {"instant": held},
     }
+    return measures, over_bus
 
 
 async def measure_local_stack(plan: Plan, workdir: Path) -> dict[str, Any]:
@@ -292,7 +318,8 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
     say("knowledge base retrieval on the demo question set")
     retrieval = await measure_retrieval()
     inprocess = await measure_in_one_process(plan, instant_speech)
-    instant = await measure_instant_stack(plan, workdir, instant_speech)
+    paced_ms, llm_in_process = await measure_first_sentence_in_process(plan)
+    instant, llm_over_bus = await measure_instant_stack(plan, workdir, instant_speech)
     local = await measure_local_stack(plan, workdir)
     overhead_p50 = instant["platform_overhead_ms"]["p50"]
     inprocess_p50 = inprocess["inprocess_overhead_ms"]["p50"]
@@ -313,6 +340,9 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
         **instant,
         **local,
         "max_concurrent_calls": instant["max_concurrent_calls"] | local["max_concurrent_calls"],
+        "first_sentence_fake_llm": first_sentence.summary(
+            paced_ms=paced_ms, inprocess=llm_in_process, over_bus=llm_over_bus
+        ),
         "bus_overhead_ratio": (
             round(overhead_p50 / inprocess_p50, 2) if overhead_p50 and inprocess_p50 else None
         ),
