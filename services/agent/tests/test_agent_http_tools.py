@@ -20,9 +20,10 @@ from voicebus_agent.http_tools import HttpTools
 from voicebus_agent.knowledge.tool import SEARCH
 from voicebus_agent.ports import ToolCall
 from voicebus_agent.tools import DEFINITIONS, CallTools, RecordedToolbox, Toolboxes
-from voicebus_contracts import CallCommand, SendDtmf, ToolCalled, ToolReturned
+from voicebus_contracts import SendDtmf, ToolCalled, ToolReturned, WorkflowProgressed
 from voicebus_contracts.agents import BUILT_IN_TOOLS, AgentSpec, HttpTool
 from voicebus_devstack.asgi import serve_asgi
+from voicebus_devstack.commands import SentCommands
 
 CALL = "CA-tools"
 REPLY = f"{CALL}:t1:reply"
@@ -133,15 +134,6 @@ async def test_a_tool_that_cannot_be_called_says_why_and_calls_nothing(
     assert served.requests == []
 
 
-class SentCommands:
-    def __init__(self) -> None:
-        self.sent: list[CallCommand] = []
-
-    async def send(self, call_id: str, command: CallCommand, *, cause: object = None) -> bool:
-        self.sent.append(command)
-        return True
-
-
 async def test_toolboxes_offer_every_tool_and_run_each_by_its_own_toolbox(
     endpoint: tuple[Endpoint, str],
 ) -> None:
@@ -167,7 +159,7 @@ async def test_toolboxes_offer_every_tool_and_run_each_by_its_own_toolbox(
 
     assert names == ["end_call", "transfer_call", "send_dtmf", "check_order"]
     assert len(served.requests) == 1
-    assert control.sent == [SendDtmf(digits="1")]
+    assert control.sent == [(CALL, SendDtmf(digits="1"))]
     assert "no tool named 'fly'" in json.loads(unknown)["error"]
 
 
@@ -183,12 +175,12 @@ def test_an_agents_tools_have_their_own_names(names: list[str]) -> None:
 
 
 async def test_every_tool_call_and_answer_goes_on_the_record_even_when_recording_fails() -> None:
-    records: list[tuple[str, ToolCalled | ToolReturned]] = []
+    records: list[tuple[str, ToolCalled | ToolReturned | WorkflowProgressed]] = []
 
-    async def record(call_id: str, event: ToolCalled | ToolReturned) -> None:
+    async def record(call_id: str, event: ToolCalled | ToolReturned | WorkflowProgressed) -> None:
         records.append((call_id, event))
 
-    async def broken(call_id: str, event: ToolCalled | ToolReturned) -> None:
+    async def broken(call_id: str, event: ToolCalled | ToolReturned | WorkflowProgressed) -> None:
         raise ConnectionError("bus down")
 
     control = SentCommands()

@@ -6,14 +6,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import UUID
 
 import httpx
 import pytest
 from openai import AsyncOpenAI
 from pydantic import ValidationError
 
-from voicebus_agent.llm import APOLOGY, LlmResponder, LlmSettings
+from voicebus_agent.llm import APOLOGY, FixedScript, LlmResponder, LlmSettings
 from voicebus_agent.models import ModelResponders
 from voicebus_agent.ports import Message, ToolCall
 from voicebus_agent.sentences import SentenceCutter
@@ -21,6 +20,7 @@ from voicebus_agent.settings import AgentSettings
 from voicebus_agent.tools import CallTools
 from voicebus_contracts import CallCommand, HangUp, SendDtmf, TransferCall
 from voicebus_contracts.agents import LanguageModel
+from voicebus_devstack.commands import SentCommands
 from voicebus_devstack.fake_openai import FakeOpenAI
 
 CALL = "CA-llm"
@@ -67,8 +67,8 @@ def responder(
 ) -> LlmResponder:
     return LlmResponder(
         client=AsyncOpenAI(base_url=fake.base_url, api_key=fake.api_key, max_retries=0),
-        settings=LlmSettings(model="test-model", system_prompt="Be brief.", **settings),
-        toolbox=toolbox or RecordingToolbox(),
+        settings=LlmSettings(model="test-model", **settings),
+        script=FixedScript("Be brief.", toolbox or RecordingToolbox()),
     )
 
 
@@ -169,20 +169,10 @@ async def test_a_model_that_keeps_calling_tools_gets_an_apology(fake: FakeOpenAI
 async def test_a_refused_key_is_an_apology_not_a_crash(fake: FakeOpenAI) -> None:
     llm = LlmResponder(
         client=AsyncOpenAI(base_url=fake.base_url, api_key="sk-wrong", max_retries=0),
-        settings=LlmSettings(model="test-model", system_prompt="Be brief."),
-        toolbox=RecordingToolbox(),
+        settings=LlmSettings(model="test-model"),
+        script=FixedScript("Be brief.", RecordingToolbox()),
     )
     assert await said(llm) == [APOLOGY]
-
-
-class SentCommands:
-    def __init__(self, *, live: bool = True) -> None:
-        self.live = live
-        self.sent: list[tuple[str, CallCommand]] = []
-
-    async def send(self, call_id: str, command: CallCommand, *, cause: UUID | None = None) -> bool:
-        self.sent.append((call_id, command))
-        return self.live
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ with the real embedding model and an in-memory Qdrant."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
@@ -17,11 +18,14 @@ from voicebus_agent.offline import (
     DIDNT_HEAR,
     NOT_KNOWN,
     Intent,
-    IntentMatcher,
     OfflineResponder,
     demo_files,
 )
 from voicebus_agent.ports import Message
+from voicebus_agent.workflow.flow import Flow
+from voicebus_agent.workflow.progress import Workflows
+from voicebus_agent.workflow.state import MemoryWorkflowStates
+from voicebus_devstack.commands import SentCommands
 
 
 @pytest.fixture
@@ -29,13 +33,20 @@ async def demo() -> AsyncIterator[OfflineResponder]:
     knowledge = KnowledgeBases(
         qdrant=lambda: AsyncQdrantClient(location=":memory:"), embedder=E5Embedder()
     )
-    intents, document = demo_files()
-    await knowledge.add(DEMO_KNOWLEDGE_BASE, DEMO_DOCUMENT, document)
+    demo = demo_files()
+    await knowledge.add(DEMO_KNOWLEDGE_BASE, DEMO_DOCUMENT, demo.knowledge)
+    workflow = Workflows(
+        Flow(demo.workflow),
+        states=MemoryWorkflowStates(),
+        record=lambda call_id, event: asyncio.sleep(0),
+        control=SentCommands(),
+    )
     yield OfflineResponder(
-        intents=IntentMatcher(intents, E5Embedder()),
+        intents=demo.intents,
         knowledge=knowledge,
         knowledge_base=DEMO_KNOWLEDGE_BASE,
         embedder=E5Embedder(),
+        workflow=workflow,
     )
     await knowledge.close()
 
@@ -50,7 +61,7 @@ CALLER_LINES = [
     ("Can I talk to a real person?", {"transfer", "connect", "colleague"}),
     ("Is it okay if I bring my dog along?", {"dog"}),
     ("How much is it to rent a kayak?", {"euros"}),
-    ("I want to book a boat", {"date", "how many"}),
+    ("I want to book a boat", {"which boat"}),
 ]
 
 
@@ -81,7 +92,7 @@ async def test_an_intent_or_the_knowledge_answers_and_nothing_else_is_known() ->
     )
     await knowledge.add("kb", "doc.txt", "weather is all this knows.")
     responder = OfflineResponder(
-        intents=IntentMatcher([Intent("hi", ("hello",), "Hi!")], FixedEmbedder()),
+        intents=[Intent("hi", ("hello",), "Hi!")],
         knowledge=knowledge,
         knowledge_base="kb",
         embedder=FixedEmbedder(),

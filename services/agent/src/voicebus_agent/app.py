@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated
 from uuid import UUID
@@ -27,22 +27,25 @@ from voicebus_agent.endpointing import HeldTurn, HeldTurns, sounds_finished
 from voicebus_agent.history import RedisConversationStore
 from voicebus_agent.keypad import Keypad, KeypadEntry
 from voicebus_agent.knowledge.api import knowledge_router
-from voicebus_agent.knowledge.embeddings import E5Embedder
+from voicebus_agent.knowledge.embeddings import E5Embedder, Embedder
 from voicebus_agent.knowledge.store import KnowledgeBases
 from voicebus_agent.models import ModelResponders
 from voicebus_agent.offline import (
     DEMO_DOCUMENT,
     DEMO_KNOWLEDGE_BASE,
-    IntentMatcher,
     OfflineResponder,
+    OfflineResponders,
     demo_files,
 )
-from voicebus_agent.ports import ConversationStore, Responder
-from voicebus_agent.profiles import Profile, Profiles
+from voicebus_agent.ports import ActionLog, ConversationStore, Responder
+from voicebus_agent.profiles import Profile, Profiles, WorkflowsFactory
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
-from voicebus_agent.tools import CallTools, ToolLog
+from voicebus_agent.tools import CallTools
 from voicebus_agent.turns import Interrupt, Resume, settle
+from voicebus_agent.workflow.flow import Flow
+from voicebus_agent.workflow.progress import Workflows
+from voicebus_agent.workflow.state import RedisWorkflowStates
 from voicebus_contracts import (
     MAX_TEXT_CHARS,
     CallAnsweredBy,
@@ -62,10 +65,11 @@ from voicebus_contracts import (
     StageStamps,
     ToolCalled,
     ToolReturned,
+    WorkflowProgressed,
     derived_id,
     envelope,
 )
-from voicebus_contracts.agents import AgentConfigured, AgentRemoved
+from voicebus_contracts.agents import AgentConfigured, AgentRemoved, Workflow
 from voicebus_contracts.topics import (
     AGENTS,
     CALLS,
@@ -312,7 +316,12 @@ class Agent:
 
 
 def responder_for(
-    settings: AgentSettings, models: ModelResponders, knowledge: KnowledgeBases | None
+    settings: AgentSettings,
+    models: ModelResponders,
+    *,
+    knowledge: KnowledgeBases | None,
+    workflows_of: WorkflowsFactory,
+    embedder: Embedder,
 ) -> Responder:
     """The service's model (VOICEBUS_AGENT_LLM_MODEL); without one, the offline demo agent
     (or the echo, asked for, or without knowledge bases)."""
@@ -322,13 +331,13 @@ def responder_for(
             log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): echoing the caller")
             return AcknowledgingResponder()
         log.info("no LLM configured (VOICEBUS_AGENT_LLM_MODEL): the offline demo agent answers")
-        intents, _ = demo_files()
-        embedder = E5Embedder()
+        demo = demo_files()
         return OfflineResponder(
-            intents=IntentMatcher(intents, embedder),
+            embedder=embedder,
             knowledge=knowledge,
             knowledge_base=DEMO_KNOWLEDGE_BASE,
-            embedder=embedder,
+            intents=demo.intents,
+            workflow=workflows_of(demo.workflow, {}),
         )
     log.info("LLM %s at %s", model.model, model.base_url or "OpenAI")
     return models(model, settings.system_prompt)
@@ -349,13 +358,17 @@ def build(
     agents = AgentDirectory()
     agents.follow(broker)
     http = httpx.AsyncClient()
+    record = actions_recorder(broker)
     models = ModelResponders(
-        settings,
-        call_tools=CallTools(control),
-        http=http,
-        record=tools_recorder(broker),
-        knowledge=knowledge,
+        settings, call_tools=CallTools(control), http=http, record=record, knowledge=knowledge
     )
+    states = RedisWorkflowStates(redis=redis, ttl_s=settings.history_ttl_s)
+
+    def workflows_of(workflow: Workflow, variables: Mapping[str, str]) -> Workflows:
+        flow = Flow(workflow, defaults=variables)
+        return Workflows(flow, states=states, record=record, control=control)
+
+    embedder = E5Embedder()
     agent = Agent(
         broker=broker,
         store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
@@ -364,8 +377,17 @@ def build(
         profiles=Profiles(
             settings=settings,
             agents=agents,
-            responder=responder or responder_for(settings, models, knowledge),
+            responder=responder
+            or responder_for(
+                settings,
+                models,
+                knowledge=knowledge,
+                workflows_of=workflows_of,
+                embedder=embedder,
+            ),
             responder_of=models,
+            offline_of=OfflineResponders(embedder=embedder, knowledge=knowledge),
+            workflows_of=workflows_of,
         ),
         settings=settings,
     )
@@ -394,10 +416,10 @@ def build(
     return app, broker
 
 
-def tools_recorder(broker: KafkaBroker) -> ToolLog:
-    """Puts each tool call and answer on `voicebus.tools`."""
+def actions_recorder(broker: KafkaBroker) -> ActionLog:
+    """Puts each tool call and answer, and each workflow step, on `voicebus.tools`."""
 
-    async def record(call_id: str, event: ToolCalled | ToolReturned) -> None:
+    async def record(call_id: str, event: ToolCalled | ToolReturned | WorkflowProgressed) -> None:
         await publish(broker, TOOLS, envelope(event, call_id=call_id, producer=SERVICE))
 
     return record
@@ -435,7 +457,9 @@ def create_service(
         if not settings.answers_as_demo:
             return
         if not await knowledge.documents(DEMO_KNOWLEDGE_BASE):
-            document = await knowledge.add(DEMO_KNOWLEDGE_BASE, DEMO_DOCUMENT, demo_files()[1])
+            document = await knowledge.add(
+                DEMO_KNOWLEDGE_BASE, DEMO_DOCUMENT, demo_files().knowledge
+            )
             log.info("demo knowledge base loaded: %d passages", document.passages)
 
     @worker.after_startup

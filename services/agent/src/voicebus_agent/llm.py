@@ -18,7 +18,7 @@ from typing import Any, cast
 from openai import AsyncOpenAI, OpenAIError, omit
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
-from voicebus_agent.ports import Message, Toolbox, ToolCall
+from voicebus_agent.ports import Message, Scene, Script, Toolbox, ToolCall
 from voicebus_agent.sentences import SentenceCutter
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ APOLOGY = "Sorry, I am having trouble answering right now. Could you say that ag
 @dataclass(frozen=True)
 class LlmSettings:
     model: str
-    system_prompt: str
     temperature: float = 0.7
     filler: str = "One moment, please."
     """Said when tools take longer than `filler_after_s`; empty: say nothing."""
@@ -62,31 +61,53 @@ def chat_messages(system_prompt: str, history: Sequence[Message]) -> list[dict[s
     ]
 
 
+class FixedScript:
+    """The same instructions and tools all call long."""
+
+    def __init__(self, instructions: str, toolbox: Toolbox) -> None:
+        self._instructions = instructions
+        self._toolbox = toolbox
+
+    async def scene(self, call_id: str, reply_id: str) -> Scene:
+        return self
+
+    def instructions(self) -> str:
+        return self._instructions
+
+    def toolbox(self) -> Toolbox:
+        return self._toolbox
+
+
 class LlmResponder:
-    """Responder backed by a chat-completions model, with tools from `toolbox`."""
+    """Responder backed by a chat-completions model, told what to do and given tools by its
+    `script` before each answer (a workflow's step may change between two answers of a reply)."""
 
     def __init__(
         self,
         *,
         client: AsyncOpenAI,
         settings: LlmSettings,
-        toolbox: Toolbox,
+        script: Script,
         context: ContextSource | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
-        self._toolbox = toolbox
+        self._script = script
         self._context = context
 
     async def respond(
         self, history: Sequence[Message], *, call_id: str, reply_id: str
     ) -> AsyncIterator[str]:
-        messages = chat_messages(await self._instructions(history, call_id), history)
+        scene = await self._script.scene(call_id, reply_id)
+        known = await self._knowledge(history, call_id)
+        messages = chat_messages("", history)
         for _ in range(self._settings.max_tool_rounds + 1):
             calls: list[ToolCall] = []
             said: list[str] = []
+            messages[0] = {"role": "system", "content": scene.instructions() + known}
+            toolbox = scene.toolbox()
             try:
-                async for sentence in self._stream(messages, calls):
+                async for sentence in self._stream(messages, calls, toolbox):
                     said.append(sentence)
                     yield sentence
             except OpenAIError as failed:
@@ -110,7 +131,9 @@ class LlmResponder:
                 }
             )
             results: list[str] = []
-            running = self._run_tools(calls, call_id=call_id, reply_id=reply_id, into=results)
+            running = self._run_tools(
+                toolbox, calls, call_id=call_id, reply_id=reply_id, into=results
+            )
             async for filler in running:
                 yield filler
             messages.extend(
@@ -120,23 +143,22 @@ class LlmResponder:
         log.warning("call %s: the model kept calling tools; turn given up", call_id)
         yield APOLOGY
 
-    async def _instructions(self, history: Sequence[Message], call_id: str) -> str:
-        """The system prompt, with what the context source adds for the caller's last words."""
-        prompt = self._settings.system_prompt
+    async def _knowledge(self, history: Sequence[Message], call_id: str) -> str:
+        """What the context source adds to the instructions for the caller's last words."""
         if self._context is None or not history or history[-1].role != "user":
-            return prompt
+            return ""
         try:
             known = await self._context(history[-1].text)
         except Exception:
             log.warning("call %s: no knowledge context for this turn", call_id, exc_info=True)
-            return prompt
-        return f"{prompt}\n\n{KNOWLEDGE_HEADER}\n{known}" if known else prompt
+            return ""
+        return f"\n\n{KNOWLEDGE_HEADER}\n{known}" if known else ""
 
     async def _stream(
-        self, messages: list[dict[str, Any]], calls: list[ToolCall]
+        self, messages: list[dict[str, Any]], calls: list[ToolCall], toolbox: Toolbox
     ) -> AsyncIterator[str]:
         """One model answer: its sentences as they complete; its tool calls into `calls`."""
-        tools = self._toolbox.definitions()
+        tools = toolbox.definitions()
         stream = await self._client.chat.completions.create(
             model=self._settings.model,
             # Plain dicts of the documented shapes.
@@ -168,7 +190,13 @@ class LlmResponder:
         calls.extend(drafts[index].done() for index in sorted(drafts))
 
     async def _run_tools(
-        self, calls: list[ToolCall], *, call_id: str, reply_id: str, into: list[str]
+        self,
+        toolbox: Toolbox,
+        calls: list[ToolCall],
+        *,
+        call_id: str,
+        reply_id: str,
+        into: list[str],
     ) -> AsyncIterator[str]:
         """Run `calls` concurrently, their results into `into` in order; yields the filler if
         they outlast `filler_after_s`."""
@@ -176,7 +204,7 @@ class LlmResponder:
             # What callers say stays out of the logs: the tool, not its arguments.
             log.info("call %s: tool %s (%d chars of arguments)", call_id, c.name, len(c.arguments))
         running = asyncio.gather(
-            *(self._toolbox.run(c, call_id=call_id, reply_id=reply_id) for c in calls)
+            *(toolbox.run(c, call_id=call_id, reply_id=reply_id) for c in calls)
         )
         try:
             done, _ = await asyncio.wait({running}, timeout=self._settings.filler_after_s)

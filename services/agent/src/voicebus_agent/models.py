@@ -12,11 +12,13 @@ from openai import AsyncOpenAI
 from voicebus_agent.http_tools import HttpTools
 from voicebus_agent.knowledge.store import KnowledgeBases
 from voicebus_agent.knowledge.tool import KnowledgeSearch
-from voicebus_agent.llm import LlmResponder, LlmSettings
-from voicebus_agent.ports import Responder, Toolbox
+from voicebus_agent.llm import FixedScript, LlmResponder, LlmSettings
+from voicebus_agent.ports import ActionLog, Responder, Script, Toolbox
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
-from voicebus_agent.tools import RecordedToolbox, Toolboxes, ToolLog
+from voicebus_agent.tools import RecordedToolbox, Toolboxes
+from voicebus_agent.workflow.progress import Workflows
+from voicebus_agent.workflow.script import WorkflowScript
 from voicebus_contracts.agents import (
     SECRET_ENV_PREFIX,
     HttpTool,
@@ -40,7 +42,7 @@ class ModelResponders:
         *,
         call_tools: Toolbox,
         http: httpx.AsyncClient,
-        record: ToolLog,
+        record: ActionLog,
         knowledge: KnowledgeBases | None = None,
         secrets: Mapping[str, str] = os.environ,
     ) -> None:
@@ -59,6 +61,7 @@ class ModelResponders:
         *,
         http_tools: Sequence[HttpTool] = (),
         knowledge: KnowledgeBaseUse | None = None,
+        workflow: Workflows | None = None,
     ) -> Responder:
         key = self._key_for(model)
         if model.base_url is None and key is None:
@@ -87,16 +90,23 @@ class ModelResponders:
             search = KnowledgeSearch(self._knowledge, knowledge)
             toolboxes.append(search)
             context = search.context if knowledge.auto_context else None
+        toolbox = RecordedToolbox(Toolboxes(*toolboxes), self._record)
+        script: Script = (
+            FixedScript(system_prompt, toolbox)
+            if workflow is None
+            else WorkflowScript(
+                workflow, prompt=system_prompt, toolbox=toolbox, record=self._record
+            )
+        )
         return LlmResponder(
             client=client,
             settings=LlmSettings(
                 model=model.model,
-                system_prompt=system_prompt,
                 temperature=model.temperature,
                 filler=self._settings.filler,
                 filler_after_s=self._settings.filler_after_ms / 1000,
             ),
-            toolbox=RecordedToolbox(Toolboxes(*toolboxes), self._record),
+            script=script,
             context=context,
         )
 

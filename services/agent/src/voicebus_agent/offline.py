@@ -1,19 +1,22 @@
 """The offline agent: no language model. It recognizes what the caller wants by meaning
-(embedding similarity to example phrases of each intent) and answers with the intent's reply,
-or from the knowledge base, saying the sentences of the best passage nearest to the question.
+(embedding similarity to example phrases) and follows its workflow: the transition the caller's
+words take, the variables they give (`workflow.values`), the lines each node says. Otherwise it
+answers with a small-talk intent's reply, or from the knowledge base, saying the sentences of
+the best passage nearest to the question.
 
-With the demo's intents and knowledge (`voicebus_agent.demo`), it is the agent `make run`
-answers with when no model is configured.
+With the demo's workflow, intents and knowledge (`voicebus_agent.demo`), it is the agent
+`make run` answers with when no model is configured.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -21,6 +24,10 @@ from voicebus_agent.conversation import split_sentences
 from voicebus_agent.knowledge.embeddings import Embedder, Vectors
 from voicebus_agent.knowledge.store import KnowledgeBases, Passage
 from voicebus_agent.ports import Message
+from voicebus_agent.workflow.flow import Steps
+from voicebus_agent.workflow.progress import Workflows, WorkflowTurn
+from voicebus_agent.workflow.values import values_heard
+from voicebus_contracts.agents import KnowledgeBaseUse, Transition, Workflow
 
 DEMO_KNOWLEDGE_BASE = "demo"
 DEMO_DOCUMENT = "harbor-light.md"
@@ -40,6 +47,7 @@ NOT_KNOWN = (
     "lessons and bookings."
 )
 DIDNT_HEAR = "Sorry, I didn't catch that. Could you say it again?"
+NOTED = "Got it."
 
 
 @dataclass(frozen=True)
@@ -57,42 +65,79 @@ def load_intents(path: Path) -> list[Intent]:
     ]
 
 
-def demo_files() -> tuple[list[Intent], str]:
-    """The demo agent's intents and knowledge document."""
+@dataclass(frozen=True)
+class Demo:
+    """The demo agent: its workflow, its small-talk intents and its knowledge document."""
+
+    workflow: Workflow
+    intents: list[Intent]
+    knowledge: str
+
+
+def demo_files() -> Demo:
     demo = files("voicebus_agent.demo")
-    return load_intents(Path(str(demo / "intents.json"))), (demo / "knowledge.md").read_text()
+    return Demo(
+        workflow=Workflow.model_validate_json((demo / "workflow.json").read_text()),
+        intents=load_intents(Path(str(demo / "intents.json"))),
+        knowledge=(demo / "knowledge.md").read_text(),
+    )
 
 
-class IntentMatcher:
-    """The intents, their examples embedded once, when it is made (seconds of CPU: at start,
-    not on a caller's first turn)."""
+T = TypeVar("T")
 
-    def __init__(self, intents: Sequence[Intent], embedder: Embedder) -> None:
-        self._owners = [intent for intent in intents for _ in intent.examples]
-        self._examples = embedder.passages([e for intent in intents for e in intent.examples])
 
-    def nearest(self, query: Vectors) -> tuple[Intent, float]:
-        """The intent of the example nearest to an embedded query, and their similarity."""
-        scores = self._examples @ query
-        best = int(np.argmax(scores))
-        return self._owners[best], float(scores[best])
+class Examples(Generic[T]):
+    """Things callers say, each standing for a `T` (an intent, a transition), embedded once
+    when made (seconds of CPU for many: at start, not on a caller's turn)."""
+
+    def __init__(self, owners: Sequence[tuple[T, Sequence[str]]], embedder: Embedder) -> None:
+        self._owners = [owner for owner, examples in owners for _ in examples]
+        texts = [example for _, examples in owners for example in examples]
+        self._vectors = embedder.passages(texts) if texts else None
+
+    def nearest(
+        self, query: Vectors, among: Callable[[T], bool] = lambda _: True
+    ) -> tuple[T, float] | None:
+        """The owner of the example nearest to an embedded query (of those `among` admits)."""
+        if self._vectors is None:
+            return None
+        scores = self._vectors @ query
+        ranked = (i for i in np.argsort(-scores) if among(self._owners[i]))
+        best = next(ranked, None)
+        return None if best is None else (self._owners[best], float(scores[best]))
+
+
+def _examples_of(transition: Transition) -> tuple[str, ...]:
+    return transition.examples or ((transition.when,) if transition.when else ())
 
 
 class OfflineResponder:
-    """Responder that needs no model: intents first, then the knowledge base."""
+    """Responder that needs no model: its workflow first, then small talk, then knowledge."""
 
     def __init__(
         self,
         *,
-        intents: IntentMatcher,
-        knowledge: KnowledgeBases,
-        knowledge_base: str,
         embedder: Embedder,
+        knowledge: KnowledgeBases | None,
+        knowledge_base: str | None,
+        intents: Sequence[Intent] = (),
+        workflow: Workflows | None = None,
     ) -> None:
-        self._intents = intents
+        self._embedder = embedder
         self._knowledge = knowledge
         self._knowledge_base = knowledge_base
-        self._embedder = embedder
+        self._intents = Examples([(i, i.examples) for i in intents], embedder)
+        self._workflow = workflow
+        ways = () if workflow is None else workflow.flow.workflow.nodes
+        self._ways = Examples(
+            [
+                ((n.id, t), _examples_of(t))
+                for n in ways
+                for t in n.transitions
+                if not t.data_driven
+            ],
+            embedder,
+        )
 
     async def respond(
         self, history: Sequence[Message], *, call_id: str, reply_id: str
@@ -102,21 +147,69 @@ class OfflineResponder:
             yield DIDNT_HEAR
             return
         query = await asyncio.to_thread(self._embedder.query, heard)  # once, for all below
-        intent, similarity = self._intents.nearest(query)
-        found = await self._knowledge.nearest(self._knowledge_base, query, limit=1)
-        known = found[0] if found else None
-        if (
-            intent.reply is not None
-            and similarity >= INTENT_THRESHOLD
-            and similarity >= (known.score if known else 0.0) + INTENT_MARGIN
-        ):
-            answer = split_sentences(intent.reply)
-        elif known is not None and known.score >= KNOWLEDGE_THRESHOLD:
-            answer = await self._sentences_of(known, query)
+        known = await self._passage(query)
+        if self._workflow is None:
+            answer = await self._answer(query, known)
         else:
-            answer = [NOT_KNOWN]
-        for sentence in answer:
-            yield sentence
+            turn = await self._workflow.turn(call_id, reply_id)
+            answer = await self._step(turn, heard, query, known)
+        for line in answer:
+            for sentence in split_sentences(line):
+                yield sentence
+
+    async def _step(
+        self, turn: WorkflowTurn, heard: str, query: Vectors, known: Passage | None
+    ) -> list[str]:
+        """Where the caller's words take the workflow, and what the agent says about it."""
+        flow = turn.flow
+        values = values_heard(flow.missing(turn.state), heard, asking=turn.state.asking)
+        steps = await turn.collect(values) if values else Steps(turn.state)
+        if not steps.entered and (way := self._way_out(turn, query, known)) is not None:
+            steps = await turn.go(way.to)
+            if more := values_heard(flow.missing(turn.state), heard, asking=None):
+                steps = steps.then(await turn.collect(more))
+        lines = [line for node in steps.entered if (line := flow.say(node, turn.state))]
+        if not steps.entered and not values:
+            lines = await self._answer(query, known)
+        if (missing := flow.missing(turn.state)) and not (lines and lines[-1].endswith("?")):
+            variable = missing[0]
+            lines.append(variable.ask or f"Could you tell me {variable.description}?")
+            await turn.asked(variable)
+        return lines or [NOTED]
+
+    def _way_out(
+        self, turn: WorkflowTurn, query: Vectors, known: Passage | None
+    ) -> Transition | None:
+        """The transition of the current node the caller's words take: one whose examples are
+        as near to them as the intents' and the knowledge's nearest."""
+        here = turn.state.node
+        way = self._ways.nearest(query, among=lambda owner: owner[0] == here)
+        if way is None:
+            return None
+        (_, transition), similarity = way
+        intent = self._intents.nearest(query)
+        rival = max(intent[1] if intent else 0.0, (known.score if known else 0.0) + INTENT_MARGIN)
+        return transition if similarity >= max(INTENT_THRESHOLD, rival) else None
+
+    async def _answer(self, query: Vectors, known: Passage | None) -> list[str]:
+        """An intent's reply, else the knowledge's answer, else what the agent can talk about."""
+        intent = self._intents.nearest(query)
+        if (
+            intent is not None
+            and intent[0].reply is not None
+            and intent[1] >= INTENT_THRESHOLD
+            and intent[1] >= (known.score if known else 0.0) + INTENT_MARGIN
+        ):
+            return [intent[0].reply]
+        if known is not None and known.score >= KNOWLEDGE_THRESHOLD:
+            return await self._sentences_of(known, query)
+        return [NOT_KNOWN]
+
+    async def _passage(self, query: Vectors) -> Passage | None:
+        if self._knowledge is None or self._knowledge_base is None:
+            return None
+        found = await self._knowledge.nearest(self._knowledge_base, query, limit=1)
+        return found[0] if found else None
 
     async def _sentences_of(self, best: Passage, query: Vectors) -> list[str]:
         """The sentences of `best` nearest to the embedded question, in their order."""
@@ -128,3 +221,22 @@ class OfflineResponder:
         scores = vectors @ query
         chosen = sorted(np.argsort(-scores)[:SENTENCES_SPOKEN])
         return [sentences[i] for i in chosen]
+
+
+class OfflineResponders:
+    """Makes the offline responder of an agent that has a workflow or a knowledge base but no
+    model (no small talk: that is the demo's)."""
+
+    def __init__(self, *, embedder: Embedder, knowledge: KnowledgeBases | None) -> None:
+        self._embedder = embedder
+        self._knowledge = knowledge
+
+    def __call__(
+        self, *, knowledge: KnowledgeBaseUse | None, workflow: Workflows | None
+    ) -> OfflineResponder:
+        return OfflineResponder(
+            embedder=self._embedder,
+            knowledge=self._knowledge,
+            knowledge_base=None if knowledge is None else knowledge.id,
+            workflow=workflow,
+        )

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from voicebus_contracts import ReplyPaused
+from voicebus_contracts import (
+    CallCommand,
+    ReplyPaused,
+    ToolCalled,
+    ToolReturned,
+    WorkflowProgressed,
+)
+
+if TYPE_CHECKING:
+    from voicebus_agent.workflow.flow import WorkflowState
 
 
 class Message(BaseModel):
@@ -86,3 +96,41 @@ class Toolbox(Protocol):
         result, for the model. A tool that fails or is misused answers with the error (the
         model can tell the caller); it does not raise."""
         ...
+
+
+class Scene(Protocol):
+    """What a model is told, and the tools it may use, for its next answer in a reply."""
+
+    def instructions(self) -> str: ...
+
+    def toolbox(self) -> Toolbox: ...
+
+
+class Script(Protocol):
+    """Gives a model its scene, reply by reply (a workflow changes it as the call moves on)."""
+
+    async def scene(self, call_id: str, reply_id: str) -> Scene: ...
+
+
+class WorkflowStates(Protocol):
+    """Where each call is in its workflow, shared by every agent worker."""
+
+    async def begin(self, call_id: str, reply_id: str) -> WorkflowState | None:
+        """The call's state as it was when reply `reply_id` began: the current one the first
+        time, the same one again when the reply is made again (a redelivered turn); None
+        before the call's first turn."""
+        ...
+
+    async def save(self, call_id: str, state: WorkflowState) -> None: ...
+
+
+class CommandSender(Protocol):
+    """Sends a command to the gateway replica holding a call (`voicebus_runtime.CallControl`)."""
+
+    async def send(self, call_id: str, command: CallCommand, *, cause: UUID | None = None) -> bool:
+        """False when the call is not live anywhere."""
+        ...
+
+
+ActionLog = Callable[[str, ToolCalled | ToolReturned | WorkflowProgressed], Awaitable[None]]
+"""Puts what the agent did in a call besides speaking on the record (`voicebus.tools`)."""

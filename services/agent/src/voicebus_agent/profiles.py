@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from voicebus_agent.ports import Responder
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.turns import Backchannels
-from voicebus_contracts.agents import AgentSpec, HttpTool, KnowledgeBaseUse, LanguageModel
+from voicebus_agent.workflow.progress import Workflows
+from voicebus_contracts.agents import (
+    AgentSpec,
+    HttpTool,
+    KnowledgeBaseUse,
+    LanguageModel,
+    Workflow,
+)
 from voicebus_runtime.agents import AgentDirectory
 
 
 class ResponderFactory(Protocol):
-    """Makes the responder of a model, given its system prompt, HTTP tools and knowledge."""
+    """Makes the responder of a model, given its system prompt, HTTP tools, knowledge and
+    workflow."""
 
     def __call__(
         self,
@@ -23,7 +31,20 @@ class ResponderFactory(Protocol):
         *,
         http_tools: Sequence[HttpTool] = (),
         knowledge: KnowledgeBaseUse | None = None,
+        workflow: Workflows | None = None,
     ) -> Responder: ...
+
+
+class OfflineFactory(Protocol):
+    """Makes the responder of an agent with a workflow or knowledge but no model."""
+
+    def __call__(
+        self, *, knowledge: KnowledgeBaseUse | None, workflow: Workflows | None
+    ) -> Responder: ...
+
+
+WorkflowsFactory = Callable[[Workflow, Mapping[str, str]], Workflows]
+"""Runs an agent's workflow, given the agent's variables (every call starts with them)."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +66,14 @@ class Profiles:
         agents: AgentDirectory,
         responder: Responder,
         responder_of: ResponderFactory,
+        offline_of: OfflineFactory,
+        workflows_of: WorkflowsFactory,
     ) -> None:
         self._settings = settings
         self._agents = agents
         self._responder_of = responder_of
+        self._offline_of = offline_of
+        self._workflows_of = workflows_of
         self.default = Profile(
             greeting=settings.greeting,
             backchannels=self._backchannels(settings.backchannel_words),
@@ -85,16 +110,28 @@ class Profiles:
         )
 
     def _responder(self, agent: AgentSpec, prompt: str) -> Responder:
-        """The agent's model, or the service's with the agent's prompt, tools and knowledge;
-        else the service's own responder."""
-        model = agent.llm
-        if model is None and (agent.system_prompt or agent.tools or agent.knowledge_base):
-            model = self._settings.service_model()
-        if model is None:
-            return self.default.responder
-        return self._responder_of(
-            model, prompt, http_tools=agent.tools, knowledge=agent.knowledge_base
+        """The agent's model, or the service's with the agent's prompt, tools, knowledge and
+        workflow; without a model, the offline responder of its workflow and knowledge; else
+        the service's own responder."""
+        workflow = (
+            None if agent.workflow is None else self._workflows_of(agent.workflow, agent.variables)
         )
+        model = agent.llm
+        if model is None and (
+            agent.system_prompt or agent.tools or agent.knowledge_base or agent.workflow
+        ):
+            model = self._settings.service_model()
+        if model is not None:
+            return self._responder_of(
+                model,
+                prompt,
+                http_tools=agent.tools,
+                knowledge=agent.knowledge_base,
+                workflow=workflow,
+            )
+        if workflow is not None or agent.knowledge_base is not None:
+            return self._offline_of(knowledge=agent.knowledge_base, workflow=workflow)
+        return self.default.responder
 
     def _backchannels(self, words: tuple[str, ...]) -> Backchannels:
         return Backchannels.of(

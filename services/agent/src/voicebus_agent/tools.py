@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
-from uuid import UUID
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voicebus_agent.llm import is_tool_error, tool_error
-from voicebus_agent.ports import Toolbox, ToolCall
+from voicebus_agent.ports import ActionLog, CommandSender, Toolbox, ToolCall
 from voicebus_contracts import (
     MAX_TEXT_CHARS,
     CallCommand,
@@ -24,14 +22,6 @@ from voicebus_contracts import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class CommandSender(Protocol):
-    """Sends a command to the gateway replica holding a call (`voicebus_runtime.CallControl`)."""
-
-    async def send(self, call_id: str, command: CallCommand, *, cause: UUID | None = None) -> bool:
-        """False when the call is not live anywhere."""
-        ...
 
 
 class _Arguments(BaseModel):
@@ -156,15 +146,11 @@ class Toolboxes:
         return tool_error(f"there is no tool named {call.name!r}")
 
 
-ToolLog = Callable[[str, ToolCalled | ToolReturned], Awaitable[None]]
-"""Puts a call's tool call, or its answer, on the record (`voicebus.tools`)."""
-
-
 class RecordedToolbox:
     """A toolbox whose every call, and every answer, goes on the record; a record that fails
     is logged and the tool runs all the same."""
 
-    def __init__(self, toolbox: Toolbox, record: ToolLog) -> None:
+    def __init__(self, toolbox: Toolbox, record: ActionLog) -> None:
         self._toolbox = toolbox
         self._record = record
 
