@@ -23,13 +23,17 @@ from voicebus_agent.llm import KNOWLEDGE_HEADER
 from voicebus_agent.settings import AgentSettings
 from voicebus_contracts import (
     TELEPHONE,
+    AnsweredBy,
+    CallAnsweredBy,
     CallRoute,
     CallStarted,
     CancelReply,
+    Direction,
     DtmfReceived,
     Envelope,
     FinalTranscript,
     GatewayEvent,
+    HangUp,
     ReplyCancelled,
     ReplyEvent,
     ReplyPaused,
@@ -50,6 +54,7 @@ from voicebus_contracts.agents import (
     HttpTool,
     KnowledgeBaseUse,
     LanguageModel,
+    Voicemail,
 )
 from voicebus_contracts.topics import (
     AGENTS,
@@ -166,7 +171,9 @@ async def say(agent: Agent, call_id: str, turn: str, text: str, duration_ms: int
     await send(agent.broker, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt"))
 
 
-async def start_with(agent: Agent, spec: AgentSpec, call_id: str) -> None:
+async def start_with(
+    agent: Agent, spec: AgentSpec, call_id: str, *, direction: Direction = "inbound"
+) -> None:
     """Announce agent `spec`, then start call `call_id` with it."""
     announced = envelope(AgentConfigured(agent=spec), call_id=spec.agent_id, producer="agent")
     await send(agent.broker, AGENTS.name, announced)
@@ -176,6 +183,7 @@ async def start_with(agent: Agent, spec: AgentSpec, call_id: str) -> None:
         gateway_id=GATEWAY,
         audio_in=TELEPHONE,
         audio_out=TELEPHONE,
+        direction=direction,
     )
     await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gateway"))
 
@@ -505,3 +513,74 @@ async def test_an_agents_knowledge_base_informs_each_answer_and_is_a_tool(
     assert KNOWLEDGE_HEADER in instructions
     assert "Dogs are welcome on every boat" in instructions
     assert "search_knowledge_base" in {t["function"]["name"] for t in request["tools"]}
+
+
+CALLING_OUT = AgentSpec(
+    agent_id="outbound",
+    name="Outbound",
+    greeting="Hi, this is Harbor Light.",
+    voicemail=Voicemail(detect=True, message="Please call us back.", decision_timeout_ms=30_000),
+)
+
+
+async def answered(agent: Agent, call_id: str, answered_by: AnsweredBy) -> None:
+    decision = CallAnsweredBy(answered_by=answered_by, detection_ms=2500)
+    await send(agent.broker, CALLS.name, envelope(decision, call_id=call_id, producer="gateway"))
+
+
+async def test_an_outbound_greeting_waits_for_a_person_to_be_known_to_have_answered(
+    agent: Agent, call_id: str
+) -> None:
+    await start_with(agent, CALLING_OUT, call_id, direction="outbound")
+    await say(agent, call_id, "t1", "Hello?")  # heard while the carrier listens: no turn
+    assert agent.said() == []
+    await answered(agent, call_id, "human")
+    assert agent.said() == ["Hi, this is Harbor Light.", ""]
+    assert agent.commands == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "said", "after_reply"),
+    [
+        (CALLING_OUT, ["Please call us back.", ""], "voicemail"),
+        (
+            CALLING_OUT.model_copy(update={"voicemail": Voicemail(detect=True)}),
+            [],
+            None,
+        ),
+    ],
+    ids=["with-a-message", "without"],
+)
+async def test_a_machine_gets_the_message_then_the_call_ends_or_just_ends(
+    agent: Agent, call_id: str, spec: AgentSpec, said: list[str], after_reply: str | None
+) -> None:
+    # The decision may come before the call's start reaches the agent.
+    await answered(agent, call_id, "machine_end_beep")
+    await start_with(agent, spec, call_id, direction="outbound")
+    assert agent.said() == said
+    [command] = [c.event for c in agent.commands]
+    assert command == HangUp(
+        reason="answered by machine_end_beep",
+        after_reply=None if after_reply is None else f"{call_id}:{after_reply}",
+    )
+
+
+async def test_without_a_decision_the_agent_greets_when_its_wait_is_over(
+    agent: Agent, call_id: str
+) -> None:
+    impatient = CALLING_OUT.model_copy(
+        update={"voicemail": Voicemail(detect=True, decision_timeout_ms=1_000)}
+    )
+    await start_with(agent, impatient, call_id, direction="outbound")
+    assert agent.said() == []
+    await asyncio.wait_for(agent.replied.wait(), timeout=10)
+    assert agent.said()[0] == "Hi, this is Harbor Light."
+    await answered(agent, call_id, "machine_end_beep")  # too late: nothing more happens
+    assert agent.commands == []
+
+
+async def test_inbound_calls_are_greeted_at_once_whatever_the_agent_listens_for(
+    agent: Agent, call_id: str
+) -> None:
+    await start_with(agent, CALLING_OUT, call_id)
+    assert agent.said() == ["Hi, this is Harbor Light.", ""]

@@ -43,11 +43,13 @@ from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.tools import CallTools
 from voicebus_agent.turns import Interrupt, Resume, settle
+from voicebus_agent.voicemail import AnsweringMachines, HeldGreeting, verdict
 from voicebus_agent.workflow.flow import Flow
 from voicebus_agent.workflow.progress import Workflows
 from voicebus_agent.workflow.state import RedisWorkflowStates
 from voicebus_contracts import (
     MAX_TEXT_CHARS,
+    AnsweredBy,
     CallAnsweredBy,
     CallEnded,
     CallStarted,
@@ -56,6 +58,7 @@ from voicebus_contracts import (
     DtmfReceived,
     Envelope,
     FinalTranscript,
+    HangUp,
     ReplyCancelled,
     ReplyPaused,
     ReplyPlaybackStarted,
@@ -137,17 +140,22 @@ class Agent:
         self._held = HeldTurns(
             wait_s=settings.unfinished_turn_wait_ms / 1000, on_quiet=self._caller_quiet
         )
+        self._machines = AnsweringMachines(on_timeout=self._no_decision)
         self._one_at_a_time = asyncio.Lock()
 
     async def handle(self, env: Envelope[AgentInput]) -> None:
         async with self._one_at_a_time:
             match env.event:
                 case CallStarted() as started:
-                    await self._greet(env, started)
+                    await self._started(env, started)
+                case CallAnsweredBy(answered_by=answered_by):
+                    if held := self._machines.decided(env.call_id, answered_by):
+                        await self._answered(env.call_id, held, answered_by)
                 case CallEnded():
                     self._agent_of.pop(env.call_id, None)
                     self._keypad.forget(env.call_id)
                     self._held.call_ended(env.call_id)
+                    self._machines.call_ended(env.call_id)
                 case SpeechStarted():
                     self._held.speech_started(env.call_id)
                 case SpeechStopped():
@@ -158,12 +166,21 @@ class Agent:
                 case ReplyPaused() as paused:
                     await self._conversation(env.call_id).pause(paused)
                 case FinalTranscript() as transcript:
+                    if self._machines.waiting(env.call_id):
+                        log.info(
+                            "call %s turn %s: heard before it is known who answered, not answered",
+                            env.call_id,
+                            transcript.turn_id,
+                        )
+                        return
                     await self._hear(env, transcript)
 
     def close(self) -> None:
-        """Stop the timers: a half-typed entry or a held turn is lost with the worker."""
+        """Stop the timers: a half-typed entry, a held turn or a greeting waiting for who
+        answered is lost with the worker."""
         self._keypad.close()
         self._held.close()
+        self._machines.close()
 
     def _conversation(self, call_id: str) -> Conversation:
         return Conversation(call_id=call_id, store=self._store)
@@ -196,12 +213,50 @@ class Agent:
                 sentences.append(chunk.text)
         await self._conversation(call_id).said(reply.reply_id, sentences)
 
-    async def _greet(self, env: Envelope[AgentInput], started: CallStarted) -> None:
-        log.info("call %s started (agent %s): greeting", env.call_id, started.agent_id)
+    async def _started(self, env: Envelope[AgentInput], started: CallStarted) -> None:
+        """Greet the caller; on an outbound phone call of an agent that listens for answering
+        machines, once it is known who answered."""
         self._remember_agent(env.call_id, started.agent_id)
-        greeting = self._profiles.of(started.agent_id).greeting
-        reply = self._conversation(env.call_id).greet(greeting)
-        await self._speak(env.call_id, reply, cause=env.event_id, stamps=env.stamps)
+        voicemail = self._profiles.of(started.agent_id).voicemail
+        if started.direction == "outbound" and started.transport == "twilio" and voicemail.detect:
+            held = HeldGreeting(agent_id=started.agent_id, cause=env.event_id, stamps=env.stamps)
+            wait_s = voicemail.decision_timeout_ms / 1000
+            answered_by = self._machines.hold(env.call_id, held, wait_s=wait_s)
+            if answered_by is None:
+                log.info("call %s started: greeting once it is known who answered", env.call_id)
+                return
+            await self._answered(env.call_id, held, answered_by)
+            return
+        await self._greet(env.call_id, started.agent_id, cause=env.event_id, stamps=env.stamps)
+
+    async def _greet(
+        self, call_id: str, agent_id: str, *, cause: UUID, stamps: StageStamps
+    ) -> None:
+        log.info("call %s (agent %s): greeting", call_id, agent_id)
+        reply = self._conversation(call_id).greet(self._profiles.of(agent_id).greeting)
+        await self._speak(call_id, reply, cause=cause, stamps=stamps)
+
+    async def _answered(self, call_id: str, held: HeldGreeting, answered_by: AnsweredBy) -> None:
+        """Greet a person, leave the message on a machine, or hang up."""
+        voicemail = self._profiles.of(held.agent_id).voicemail
+        action = verdict(answered_by, has_message=voicemail.message is not None)
+        log.info("call %s answered by %s: %s", call_id, answered_by, action.replace("_", " "))
+        if action == "greet":
+            await self._greet(call_id, held.agent_id, cause=held.cause, stamps=held.stamps)
+            return
+        after_reply = None
+        if voicemail.message is not None and action == "leave_message":
+            reply = self._conversation(call_id).leave_message(voicemail.message)
+            await self._speak(call_id, reply, cause=held.cause, stamps=held.stamps)
+            after_reply = reply.reply_id
+        hang_up = HangUp(reason=f"answered by {answered_by}", after_reply=after_reply)
+        await self._tell_gateway(call_id, hang_up, cause=held.cause)
+
+    async def _no_decision(self, call_id: str) -> None:
+        async with self._one_at_a_time:
+            if held := self._machines.take(call_id):
+                log.info("call %s: who answered is still not known: greeting", call_id)
+                await self._greet(call_id, held.agent_id, cause=held.cause, stamps=held.stamps)
 
     async def _answer(
         self, call_id: str, *, turn_id: str, text: str, cause: UUID, stamps: StageStamps
@@ -297,7 +352,7 @@ class Agent:
         await talk.settle(interrupted.pause)
 
     async def _tell_gateway(
-        self, call_id: str, command: ResumePlayback | CancelReply, *, cause: UUID
+        self, call_id: str, command: ResumePlayback | CancelReply | HangUp, *, cause: UUID
     ) -> None:
         if not await self._control.send(call_id, command, cause=cause):
             log.warning("call %s is not live on any gateway: %s not sent", call_id, command.type)

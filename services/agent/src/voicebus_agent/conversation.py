@@ -44,10 +44,18 @@ class Conversation:
         self._store = store
 
     def greet(self, greeting: str) -> Reply:
+        return self._opening("greeting", greeting)
+
+    def leave_message(self, message: str) -> Reply:
+        """The message left on an answering machine."""
+        return self._opening("voicemail", message)
+
+    def _opening(self, what: str, text: str) -> Reply:
+        """A line the agent says unprompted (its reply id names what it is, once per call)."""
         return Reply(
-            reply_id=f"{self.call_id}:greeting",
+            reply_id=f"{self.call_id}:{what}",
             in_reply_to=None,
-            sentences=_from_list(split_sentences(greeting)),
+            sentences=_from_list(split_sentences(text)),
         )
 
     async def answer(self, *, turn_id: str, caller_text: str, responder: Responder) -> Reply:

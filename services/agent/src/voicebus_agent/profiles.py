@@ -15,6 +15,7 @@ from voicebus_contracts.agents import (
     HttpTool,
     KnowledgeBaseUse,
     LanguageModel,
+    Voicemail,
     Workflow,
 )
 from voicebus_runtime.agents import AgentDirectory
@@ -53,6 +54,7 @@ class Profile:
     backchannels: Backchannels
     unfinished_turn_wait_s: float
     responder: Responder
+    voicemail: Voicemail
 
 
 class Profiles:
@@ -79,6 +81,7 @@ class Profiles:
             backchannels=self._backchannels(settings.backchannel_words),
             unfinished_turn_wait_s=settings.unfinished_turn_wait_ms / 1000,
             responder=responder,
+            voicemail=Voicemail(),  # the service's own agent does not listen for machines
         )
         self._built: dict[str, tuple[AgentSpec, Profile]] = {}
 
@@ -107,6 +110,7 @@ class Profiles:
                 self.default.unfinished_turn_wait_s if wait_ms is None else wait_ms / 1000
             ),
             responder=self._responder(agent, prompt),
+            voicemail=agent.voicemail,
         )
 
     def _responder(self, agent: AgentSpec, prompt: str) -> Responder:
