@@ -15,7 +15,15 @@ import httpx
 import psutil
 
 from voicebus_devstack.caller import DEFAULT_TO, TwilioCaller, dial_in
-from voicebus_devstack.settings import REPLICA_PORT_STEP, StackSettings, twilio_auth_token
+from voicebus_devstack.settings import (
+    REPLICA_PORT_STEP,
+    StackSettings,
+    pid_file,
+    twilio_auth_token,
+)
+
+KILL_WAIT_S = 10.0
+"""How long a SIGKILLed process may take to be gone (reaped by the supervisor)."""
 
 
 class StackNotReadyError(RuntimeError):
@@ -38,8 +46,9 @@ def _is_free(port: int) -> bool:
         return True
 
 
-def _gateway_ports(replicas: int) -> list[int]:
-    """Free ports for `replicas` gateways, spaced as the supervisor spaces them."""
+def _replica_ports(replicas: int) -> list[int]:
+    """Free ports for `replicas` processes of a listening service (gateway, agent API), spaced as
+    the supervisor spaces them."""
     while True:
         base = free_port()
         ports = [base + i * REPLICA_PORT_STEP for i in range(replicas)]
@@ -57,6 +66,7 @@ class RunningStack:
     """What the gateways verify Twilio's webhooks with (the simulated caller signs with it)."""
     process: subprocess.Popen[bytes]
     log_path: Path
+    data_dir: Path
 
     @property
     def base_url(self) -> str:
@@ -79,6 +89,31 @@ class RunningStack:
     def log_tail(self, chars: int = 5000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
+    def output_of(self, name: str) -> list[str]:
+        """What the stack's process `name` ("agent-1", "gateway"; "stack", the supervisor)
+        logged so far, line by line, without the prefix naming it."""
+        lines = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            prefix, sep, text = line.partition("| ")
+            if sep and prefix.rstrip() == name:
+                lines.append(text)
+        return lines
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the stack's running process `name` ("agent-1") and whatever it started, as a
+        crash would: no shutdown, no goodbye to the broker. Returns once it is gone."""
+        path = pid_file(self.data_dir, name)
+        try:
+            pid = int(path.read_text())
+        except FileNotFoundError:
+            raise LookupError(f"the stack runs no process named {name!r}") from None
+        children = psutil.Process(self.process.pid).children()
+        victim = next((child for child in children if child.pid == pid), None)
+        if victim is None:  # exited, and its pid file is not cleared yet
+            raise LookupError(f"{name} (pid {pid}) is no longer running in the stack")
+        os.killpg(pid, signal.SIGKILL)
+        victim.wait(timeout=KILL_WAIT_S)
+
 
 def start_stack(
     workdir: Path,
@@ -91,14 +126,15 @@ def start_stack(
 
     `replicas` is the supervisor's REPLICAS, e.g. "gateway=2 stt=2".
     """
-    gateway_ports = _gateway_ports(StackSettings(replicas=replicas).replicas_of("gateway"))
+    settings = StackSettings(replicas=replicas)
+    gateway_ports = _replica_ports(settings.replicas_of("gateway"))
     kafka_port, redis_port = free_port(), free_port()
     data_dir = workdir / "data"
     process_env = {
         **os.environ,
         "VOICEBUS_PORT": str(gateway_ports[0]),
         "VOICEBUS_ANALYTICS_PORT": str(free_port()),
-        "VOICEBUS_AGENTS_PORT": str(free_port()),
+        "VOICEBUS_AGENTS_PORT": str(_replica_ports(settings.replicas_of("agent"))[0]),
         "VOICEBUS_KAFKA_PORT": str(kafka_port),
         "VOICEBUS_REDIS_PORT": str(redis_port),
         "VOICEBUS_DATA_DIR": str(data_dir),
@@ -123,6 +159,7 @@ def start_stack(
         twilio_auth_token=twilio_auth_token(data_dir),
         process=process,
         log_path=log_path,
+        data_dir=data_dir,
     )
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:

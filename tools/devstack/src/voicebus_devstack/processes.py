@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 log = logging.getLogger("voicebus.stack")
 
@@ -24,7 +25,8 @@ def _die_with_parent() -> None:
 
 
 class ManagedProcess:
-    """One named child process whose output goes to the shared log stream, prefixed by its name."""
+    """One named child process whose output goes to the shared log stream, prefixed by its name;
+    its pid is in `pid_file`, if given, from its start until it is seen to exit."""
 
     def __init__(
         self,
@@ -32,11 +34,13 @@ class ManagedProcess:
         argv: Sequence[str],
         *,
         env: Mapping[str, str],
+        pid_file: Path | None = None,
         width: int = 10,
     ) -> None:
         self.name = name
         self._argv = list(argv)
         self._env = dict(env)
+        self._pid_file = pid_file
         self._prefix = f"{name:<{width}}| "
         self._proc: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -55,6 +59,9 @@ class ManagedProcess:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+        if self._pid_file is not None:
+            self._pid_file.parent.mkdir(parents=True, exist_ok=True)
+            self._pid_file.write_text(f"{self._proc.pid}\n")
         self._pump = asyncio.create_task(self._pump_output(), name=f"log-{self.name}")
 
     async def _pump_output(self) -> None:
@@ -69,6 +76,7 @@ class ManagedProcess:
         """Wait for the process to exit; its exit code."""
         assert self._proc is not None
         code = await self._proc.wait()
+        self._forget_pid()
         if self._pump is not None:
             await self._pump
         return code
@@ -79,7 +87,10 @@ class ManagedProcess:
 
     async def stop(self, timeout_s: float) -> None:
         """SIGTERM the process group, SIGKILL it if it has not exited within `timeout_s`."""
-        if self._proc is None or self._proc.returncode is not None:
+        if self._proc is None:
+            return
+        if self._proc.returncode is not None:
+            self._forget_pid()
             return
         self._signal_group(signal.SIGTERM)
         try:
@@ -88,6 +99,10 @@ class ManagedProcess:
             log.warning("%s did not stop within %.0f s: killing it", self.name, timeout_s)
             self._signal_group(signal.SIGKILL)
             await self.wait()
+
+    def _forget_pid(self) -> None:
+        if self._pid_file is not None:
+            self._pid_file.unlink(missing_ok=True)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         assert self._proc is not None

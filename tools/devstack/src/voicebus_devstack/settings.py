@@ -24,6 +24,14 @@ REPLICA_PORT_STEP = 10
 
 
 LOCAL_TWILIO_TOKEN_FILE = "twilio-auth-token"
+PID_DIR = "pids"
+
+
+def pid_file(data_dir: Path, process: str) -> Path:
+    """Where the stack keeps the pid of its running process `process` ("kafka", "agent-1"...),
+    so a test, or anyone trying failover by hand, can kill exactly that one:
+    `kill -9 $(cat .voicebus/pids/agent-1.pid)`."""
+    return data_dir / PID_DIR / f"{process}.pid"
 
 
 def twilio_auth_token(data_dir: Path) -> str:

@@ -2,8 +2,10 @@
 
 Start order: infrastructure (waiting for its ports), the database migration (one shot), the
 services; readiness is the gateway's /healthz turning 200. Ctrl-C or SIGTERM stops everything in
-reverse order; a service that dies takes the stack down with a clear message rather than leaving
-a half-working product running.
+reverse order. A part the product cannot do without that dies (the broker, Redis, a service's
+last process) takes the stack down with a clear message rather than leaving a half-working
+product running; a replica that dies while others of its service run is reported, and the
+others take over its share, as a fleet does when one of its workers crashes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from voicebus_devstack.settings import (
     LOCAL_TWILIO_TOKEN_FILE,
     SERVICES,
     StackSettings,
+    pid_file,
     twilio_auth_token,
 )
 from voicebus_runtime.settings import BusSettings
@@ -91,6 +94,8 @@ class Stack:
         else:
             self.fetch_max_wait_ms = EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
         self.processes: list[ManagedProcess] = []
+        self.replicas: dict[str, list[ManagedProcess]] = {}
+        """Each service's processes."""
 
     def service_env(self, service: str, replica: int = 0) -> dict[str, str]:
         env = dict(os.environ)
@@ -116,7 +121,7 @@ class Stack:
         return env
 
     async def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
-        process = ManagedProcess(name, argv, env=env)
+        process = ManagedProcess(name, argv, env=env, pid_file=pid_file(self.data_dir, name))
         await process.start()
         self.processes.append(process)
         log.info("started %s (pid %s)", name, process.pid)
@@ -167,11 +172,12 @@ class Stack:
             count = self.settings.replicas_of(service)
             for replica in range(count):
                 name = service if count == 1 else f"{service}-{replica}"
-                await self._spawn(
+                process = await self._spawn(
                     name,
                     [sys.executable, "-m", f"voicebus_{service}"],
                     self.service_env(service, replica),
                 )
+                self.replicas.setdefault(service, []).append(process)
 
     async def wait_ready(self) -> None:
         """Poll every gateway's /healthz until all answer 200, reporting what is still missing."""
@@ -204,18 +210,39 @@ class Stack:
                 raise StackError(f"{process.name} exited with code {process.returncode}")
 
     async def watch(self) -> None:
-        """Return when any process exits (which is a failure while the stack should be up)."""
+        """Raise when a process the stack cannot do without exits; report a replica that exits
+        while others of its service still run, and carry on."""
         waits = {asyncio.create_task(p.wait()): p for p in self.processes}
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        dead = waits[done.pop()]
-        raise StackError(f"{dead.name} exited with code {dead.returncode}")
+        try:
+            while True:
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    dead = waits.pop(task)
+                    running = [p.name for p in self._peers_of(dead) if p.returncode is None]
+                    if not running:
+                        raise StackError(f"{dead.name} exited with code {dead.returncode}")
+                    log.warning(
+                        "%s exited with code %s; still running: %s",
+                        dead.name,
+                        dead.returncode,
+                        ", ".join(running),
+                    )
+        finally:
+            for task in waits:
+                task.cancel()
+
+    def _peers_of(self, process: ManagedProcess) -> list[ManagedProcess]:
+        """The other processes of `process`'s service (none for the infrastructure)."""
+        for processes in self.replicas.values():
+            if process in processes:
+                return [p for p in processes if p is not process]
+        return []
 
     async def stop(self) -> None:
         for process in reversed(self.processes):
             await process.stop(self.settings.stop_timeout_s)
         self.processes.clear()
+        self.replicas.clear()
 
 
 async def run_stack(settings: StackSettings) -> int:
