@@ -69,6 +69,7 @@ from voicebus_contracts.topics import (
 from voicebus_devstack.asgi import serve_asgi
 from voicebus_devstack.fake_openai import FakeOpenAI
 from voicebus_runtime.bus import headers_of
+from voicebus_runtime.lanes import CallLanes
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 
@@ -80,6 +81,7 @@ class Agent:
     """The agent on a test broker, and what it published: replies, cancellations, commands."""
 
     broker: KafkaBroker
+    lanes: CallLanes
     store: RedisConversationStore
     replies: list[Envelope[ReplyTextChunk]] = field(default_factory=list)
     cancellations: list[Envelope[ReplyCancelled]] = field(default_factory=list)
@@ -129,8 +131,8 @@ async def running(
     knowledge: KnowledgeBases | None = None,
 ) -> AsyncIterator[Agent]:
     bus = BusSettings(redis_url=redis_url, instance_id="agent-test")
-    _, broker = build(settings=settings, bus=bus, knowledge=knowledge)
-    agent = Agent(broker=broker, store=RedisConversationStore(redis=redis, ttl_s=60))
+    _, broker, lanes = build(settings=settings, bus=bus, knowledge=knowledge)
+    agent = Agent(broker=broker, lanes=lanes, store=RedisConversationStore(redis=redis, ttl_s=60))
 
     @broker.subscriber(REPLIES.name, group_id="test-observer")
     async def observe_replies(env: Envelope[ReplyEvent]) -> None:
@@ -160,15 +162,17 @@ async def agent(redis_url: str, redis: Redis) -> AsyncIterator[Agent]:
         yield agent
 
 
-async def send(broker: KafkaBroker, topic: str, env: Envelope[Any]) -> None:
-    await broker.publish(
+async def send(agent: Agent, topic: str, env: Envelope[Any]) -> None:
+    """Deliver `env` to the agent and wait until it has acted on it."""
+    await agent.broker.publish(
         env.model_dump_json().encode(), topic, key=env.call_id.encode(), headers=headers_of(env)
     )
+    await agent.lanes.idle()
 
 
 async def say(agent: Agent, call_id: str, turn: str, text: str, duration_ms: int = 1500) -> None:
     heard = FinalTranscript(turn_id=f"{call_id}:{turn}", text=text, duration_ms=duration_ms)
-    await send(agent.broker, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt"))
+    await send(agent, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt"))
 
 
 async def start_with(
@@ -176,7 +180,7 @@ async def start_with(
 ) -> None:
     """Announce agent `spec`, then start call `call_id` with it."""
     announced = envelope(AgentConfigured(agent=spec), call_id=spec.agent_id, producer="agent")
-    await send(agent.broker, AGENTS.name, announced)
+    await send(agent, AGENTS.name, announced)
     started = CallStarted(
         transport="twilio",
         agent_id=spec.agent_id,
@@ -185,7 +189,7 @@ async def start_with(
         audio_out=TELEPHONE,
         direction=direction,
     )
-    await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gateway"))
+    await send(agent, CALLS.name, envelope(started, call_id=call_id, producer="gateway"))
 
 
 async def test_call_start_is_greeted(agent: Agent) -> None:
@@ -197,7 +201,7 @@ async def test_call_start_is_greeted(agent: Agent) -> None:
         audio_in=TELEPHONE,
         audio_out=TELEPHONE,
     )
-    await send(agent.broker, CALLS.name, envelope(started, call_id=call_id, producer="gateway"))
+    await send(agent, CALLS.name, envelope(started, call_id=call_id, producer="gateway"))
     assert agent.said() == ["Welcome.", "Ask me anything.", ""]
     assert agent.replies[-1].event.last
     assert all(r.call_id == call_id and r.event.in_reply_to is None for r in agent.replies)
@@ -213,14 +217,14 @@ async def test_transcript_is_answered_with_stamps_and_redelivery_repeats_the_sam
         producer="stt",
         stamps=stamps,
     )
-    await send(agent.broker, TRANSCRIPTS.name, heard)
+    await send(agent, TRANSCRIPTS.name, heard)
     first = list(agent.replies)
     assert first[0].event.text == "I heard you say: Book a table for two."
     assert first[0].event.in_reply_to == f"{call_id}:t1"
     assert first[0].stamps.transcribed == 101.0
     assert first[0].stamps.reply_first_text is not None
 
-    await send(agent.broker, TRANSCRIPTS.name, heard)
+    await send(agent, TRANSCRIPTS.name, heard)
     again = agent.replies[len(first) :]
     assert [r.event_id for r in again] == [r.event_id for r in first]
     assert [m.role for m in await agent.store.history(call_id)] == ["user", "agent"]
@@ -228,7 +232,7 @@ async def test_transcript_is_answered_with_stamps_and_redelivery_repeats_the_sam
 
 async def test_empty_transcript_gets_no_reply(agent: Agent) -> None:
     silence = FinalTranscript(turn_id="CAx:t1", text="  ")
-    await send(agent.broker, TRANSCRIPTS.name, envelope(silence, call_id="CAx", producer="stt"))
+    await send(agent, TRANSCRIPTS.name, envelope(silence, call_id="CAx", producer="stt"))
     assert agent.replies == []
 
 
@@ -241,8 +245,8 @@ async def pause_reply(agent: Agent, call_id: str, *, sentence: int, fraction: fl
         fraction=fraction,
     )
     env = envelope(paused, call_id=call_id, producer="gateway")
-    await send(agent.broker, PLAYBACK.name, env)
-    await send(agent.broker, PLAYBACK.name, env)  # redelivered: the same pause
+    await send(agent, PLAYBACK.name, env)
+    await send(agent, PLAYBACK.name, env)  # redelivered: the same pause
 
 
 async def test_a_backchannel_over_the_reply_resumes_it_and_is_no_turn(
@@ -313,10 +317,10 @@ async def test_a_redelivered_interruption_cancels_once_with_the_same_ids(
         call_id=call_id,
         producer="stt",
     )
-    await send(agent.broker, TRANSCRIPTS.name, interruption)
+    await send(agent, TRANSCRIPTS.name, interruption)
     answer = [r.event_id for r in agent.replies if r.event.in_reply_to == f"{call_id}:t2"]
 
-    await send(agent.broker, TRANSCRIPTS.name, interruption)
+    await send(agent, TRANSCRIPTS.name, interruption)
 
     assert len(agent.commands) == len(agent.cancellations) == 1
     # Derived from the transcript: a redelivery would send the very same command.
@@ -335,7 +339,7 @@ async def test_a_redelivered_interruption_cancels_once_with_the_same_ids(
 async def press(agent: Agent, call_id: str, keys: str) -> None:
     for key in keys:
         env = envelope(DtmfReceived(digit=key), call_id=call_id, producer="gateway")
-        await send(agent.broker, CALLS.name, env)
+        await send(agent, CALLS.name, env)
 
 
 async def test_keys_submitted_with_hash_are_answered_as_a_turn(agent: Agent, call_id: str) -> None:
@@ -359,7 +363,7 @@ async def test_keys_are_submitted_when_the_caller_stops_typing(
 
 async def caller_speaks(agent: Agent, call_id: str, turn: str) -> None:
     started = SpeechStarted(turn_id=f"{call_id}:{turn}", audio_offset_ms=0)
-    await send(agent.broker, SPEECH.name, envelope(started, call_id=call_id, producer="media"))
+    await send(agent, SPEECH.name, envelope(started, call_id=call_id, producer="media"))
 
 
 async def test_a_turn_that_trails_off_is_joined_to_what_the_caller_says_next(
@@ -396,9 +400,7 @@ async def test_with_a_model_configured_the_agent_answers_with_it_and_its_tools_r
         )
         async with running(redis_url, redis, settings) as agent:
             heard = FinalTranscript(turn_id=f"{call_id}:t1", text="Put me through to sales.")
-            await send(
-                agent.broker, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt")
-            )
+            await send(agent, TRANSCRIPTS.name, envelope(heard, call_id=call_id, producer="stt"))
 
     assert agent.said() == ["Sure.", "Connecting you now.", "You are being transferred.", ""]
     assert [env.event for env in agent.commands] == [TransferCall(to="+14155550100")]
@@ -525,7 +527,7 @@ CALLING_OUT = AgentSpec(
 
 async def answered(agent: Agent, call_id: str, answered_by: AnsweredBy) -> None:
     decision = CallAnsweredBy(answered_by=answered_by, detection_ms=2500)
-    await send(agent.broker, CALLS.name, envelope(decision, call_id=call_id, producer="gateway"))
+    await send(agent, CALLS.name, envelope(decision, call_id=call_id, producer="gateway"))
 
 
 async def test_an_outbound_greeting_waits_for_a_person_to_be_known_to_have_answered(

@@ -48,7 +48,7 @@ def consumer_options(
     group_id: str | None,
     *,
     fetch_max_wait_ms: int = BACKGROUND_FETCH_MAX_WAIT_MS,
-    commit: Literal["each", "periodic"] = "each",
+    commit: Literal["each", "periodic", "by_lanes"] = "each",
     from_beginning: bool = False,
 ) -> dict[str, Any]:
     """Subscriber options for a service's consumer group.
@@ -57,13 +57,15 @@ def consumer_options(
     matters. `commit="each"` commits a message's offset once its handler ran (a crash replays
     it); `"periodic"` lets the consumer commit every few seconds, for streams too dense to wait
     on a commit per message whose handler can rebuild its state (a crash may skip a few
-    seconds of them). A consumer without a group has nothing to commit, and reads from the
-    end of its topics unless `from_beginning` (a catalog it rebuilds in memory).
+    seconds of them); `"by_lanes"` leaves committing to the handler, which hands its messages
+    to `voicebus_runtime.lanes.CallLanes`. A consumer without a group has nothing to commit,
+    and reads from the end of its topics unless `from_beginning` (a catalog it rebuilds in
+    memory).
 
     Partitions are assigned by range, so partition p of every topic a group reads (all have
     the same count for call topics) goes to the same worker: one call, one worker.
     """
-    if group_id is None:
+    if group_id is None or commit == "by_lanes":
         ack_policy = AckPolicy.MANUAL
     else:
         ack_policy = AckPolicy.ACK if commit == "each" else AckPolicy.ACK_FIRST

@@ -8,13 +8,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated
+from functools import partial
+from typing import Annotated, NamedTuple
 from uuid import UUID
 
 import httpx
 from fastapi import FastAPI
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from pydantic import Field
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
@@ -85,6 +87,7 @@ from voicebus_contracts.topics import (
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.control import CallControl
+from voicebus_runtime.lanes import CallLanes
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
@@ -108,6 +111,8 @@ AgentInput = Annotated[
 skipped)."""
 log = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE_S = 10.0
+"""How long a stopping worker lets the replies under way finish (their offsets then commit)."""
 CALLS_REMEMBERED = 10_000
 """Calls whose agent this worker keeps in memory; the oldest are forgotten first."""
 
@@ -115,8 +120,9 @@ CALLS_REMEMBERED = 10_000
 class Agent:
     """One agent worker: what it does with each event of its calls, published on `broker`.
 
-    Events are handled one at a time, as the subscriber delivers them; a keypad entry submitted
-    by its timer waits its turn the same way, so a call's turns never interleave in its history.
+    A call's events are handled one at a time, in its lane of `lanes` (different calls' at the
+    same time); a keypad entry submitted by its timer, a held turn or greeting released by
+    theirs, wait their turn in the same lane, so a call's turns never interleave in its history.
     """
 
     def __init__(
@@ -128,6 +134,7 @@ class Agent:
         registry: CallRegistry,
         profiles: Profiles,
         settings: AgentSettings,
+        lanes: CallLanes,
     ) -> None:
         self._broker = broker
         self._store = store
@@ -141,39 +148,39 @@ class Agent:
             wait_s=settings.unfinished_turn_wait_ms / 1000, on_quiet=self._caller_quiet
         )
         self._machines = AnsweringMachines(on_timeout=self._no_decision)
-        self._one_at_a_time = asyncio.Lock()
+        self._lanes = lanes
 
     async def handle(self, env: Envelope[AgentInput]) -> None:
-        async with self._one_at_a_time:
-            match env.event:
-                case CallStarted() as started:
-                    await self._started(env, started)
-                case CallAnsweredBy(answered_by=answered_by):
-                    if held := self._machines.decided(env.call_id, answered_by):
-                        await self._answered(env.call_id, held, answered_by)
-                case CallEnded():
-                    self._agent_of.pop(env.call_id, None)
-                    self._keypad.forget(env.call_id)
-                    self._held.call_ended(env.call_id)
-                    self._machines.call_ended(env.call_id)
-                case SpeechStarted():
-                    self._held.speech_started(env.call_id)
-                case SpeechStopped():
-                    self._held.speech_stopped(env.call_id)
-                case DtmfReceived(digit=key):
-                    if entry := self._keypad.press(env.call_id, key, event_id=env.event_id):
-                        await self._answer_keys(env.call_id, entry)
-                case ReplyPaused() as paused:
-                    await self._conversation(env.call_id).pause(paused)
-                case FinalTranscript() as transcript:
-                    if self._machines.waiting(env.call_id):
-                        log.info(
-                            "call %s turn %s: heard before it is known who answered, not answered",
-                            env.call_id,
-                            transcript.turn_id,
-                        )
-                        return
-                    await self._hear(env, transcript)
+        """Act on one event, in its call's lane (`CallLanes.submit` runs it there)."""
+        match env.event:
+            case CallStarted() as started:
+                await self._started(env, started)
+            case CallAnsweredBy(answered_by=answered_by):
+                if held := self._machines.decided(env.call_id, answered_by):
+                    await self._answered(env.call_id, held, answered_by)
+            case CallEnded():
+                self._agent_of.pop(env.call_id, None)
+                self._keypad.forget(env.call_id)
+                self._held.call_ended(env.call_id)
+                self._machines.call_ended(env.call_id)
+            case SpeechStarted():
+                self._held.speech_started(env.call_id)
+            case SpeechStopped():
+                self._held.speech_stopped(env.call_id)
+            case DtmfReceived(digit=key):
+                if entry := self._keypad.press(env.call_id, key, event_id=env.event_id):
+                    await self._answer_keys(env.call_id, entry)
+            case ReplyPaused() as paused:
+                await self._conversation(env.call_id).pause(paused)
+            case FinalTranscript() as transcript:
+                if self._machines.waiting(env.call_id):
+                    log.info(
+                        "call %s turn %s: heard before it is known who answered, not answered",
+                        env.call_id,
+                        transcript.turn_id,
+                    )
+                    return
+                await self._hear(env, transcript)
 
     def close(self) -> None:
         """Stop the timers: a half-typed entry, a held turn or a greeting waiting for who
@@ -253,7 +260,7 @@ class Agent:
         await self._tell_gateway(call_id, hang_up, cause=held.cause)
 
     async def _no_decision(self, call_id: str) -> None:
-        async with self._one_at_a_time:
+        async with self._lanes.lane(call_id):
             if held := self._machines.take(call_id):
                 log.info("call %s: who answered is still not known: greeting", call_id)
                 await self._greet(call_id, held.agent_id, cause=held.cause, stamps=held.stamps)
@@ -307,7 +314,7 @@ class Agent:
         )
 
     async def _caller_quiet(self, call_id: str) -> None:
-        async with self._one_at_a_time:
+        async with self._lanes.lane(call_id):
             if turn := self._held.take(call_id):
                 log.info(
                     "call %s turn %s: the caller stayed quiet, answering", call_id, turn.turn_id
@@ -365,7 +372,7 @@ class Agent:
         )
 
     async def _keys_paused(self, call_id: str) -> None:
-        async with self._one_at_a_time:
+        async with self._lanes.lane(call_id):
             if entry := self._keypad.take(call_id):
                 await self._answer_keys(call_id, entry)
 
@@ -398,13 +405,21 @@ def responder_for(
     return models(model, settings.system_prompt)
 
 
+class Worker(NamedTuple):
+    """The agent worker's app, its broker, and the lanes its calls' events run in."""
+
+    app: FastStream
+    broker: KafkaBroker
+    lanes: CallLanes
+
+
 def build(
     *,
     settings: AgentSettings,
     bus: BusSettings,
     responder: Responder | None = None,
     knowledge: KnowledgeBases | None = None,
-) -> tuple[FastStream, KafkaBroker]:
+) -> Worker:
     broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
     app = worker_app(broker, service=SERVICE, bus=bus)
     redis = Redis.from_url(bus.redis_url)
@@ -424,6 +439,7 @@ def build(
         return Workflows(flow, states=states, record=record, control=control)
 
     embedder = E5Embedder()
+    lanes = CallLanes()
     agent = Agent(
         broker=broker,
         store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
@@ -445,6 +461,7 @@ def build(
             workflows_of=workflows_of,
         ),
         settings=settings,
+        lanes=lanes,
     )
 
     # One subscriber for every topic: one consumer-group join at start, not one per topic.
@@ -453,14 +470,22 @@ def build(
         SPEECH.name,
         TRANSCRIPTS.name,
         PLAYBACK.name,
-        **consumer_options(SERVICE, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
+        **consumer_options(
+            SERVICE, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms, commit="by_lanes"
+        ),
     )
-    async def on_calls_transcripts_and_playback(env: Envelope[AgentInput]) -> None:
-        await agent.handle(env)
+    async def on_calls_transcripts_and_playback(
+        env: Envelope[AgentInput], message: KafkaMessage
+    ) -> None:
+        await lanes.submit(message, env.call_id, partial(agent.handle, env))
 
     @app.on_shutdown
-    async def stop_keypad_timers() -> None:
+    async def finish_what_is_under_way() -> None:
         agent.close()
+        try:
+            await asyncio.wait_for(lanes.idle(), timeout=SHUTDOWN_GRACE_S)
+        except TimeoutError:
+            log.warning("stopped with replies still under way (they are handled again)")
 
     @app.after_shutdown
     async def close_clients() -> None:
@@ -468,7 +493,7 @@ def build(
         await models.aclose()
         await http.aclose()
 
-    return app, broker
+    return Worker(app, broker, lanes)
 
 
 def actions_recorder(broker: KafkaBroker) -> ActionLog:
@@ -501,7 +526,7 @@ def create_service(
     and stops with the API. Every stored agent is announced again at start, so services that
     start later, and a bus that lost its catalog, learn all of them."""
     knowledge = KnowledgeBases(qdrant=catalog_settings.qdrant, embedder=E5Embedder())
-    worker, broker = build(settings=settings, bus=bus, responder=responder, knowledge=knowledge)
+    worker, broker, _ = build(settings=settings, bus=bus, responder=responder, knowledge=knowledge)
     engine = create_engine(catalog_settings.database_url)
     catalog = SqlAgentCatalog(engine)
     announce = announcer(broker)
