@@ -438,3 +438,17 @@ def test_catalog_settings_default_to_the_local_api(monkeypatch: pytest.MonkeyPat
     settings = CatalogSettings()
 
     assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8082)
+
+
+async def test_the_agent_a_number_reaches_is_found_by_the_number(
+    api: httpx.AsyncClient, agents: Agents
+) -> None:
+    number = agents.number()
+    holder = agents.spec(phone_numbers=(number,))
+    await api.post("/api/agents", json=body(holder))
+    found = await api.get("/api/agents", params={"phone_number": number})
+    assert [a["agent_id"] for a in found.json()] == [holder.agent_id]
+    nobody = await api.get("/api/agents", params={"phone_number": agents.number()})
+    assert nobody.json() == []
+    wrong = await api.get("/api/agents", params={"phone_number": "555-0100"})
+    assert wrong.status_code == 422

@@ -8,9 +8,9 @@ answers 500; the service announces every agent again when it starts.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from voicebus_agent.catalog.ports import (
     AgentCatalog,
@@ -19,6 +19,7 @@ from voicebus_agent.catalog.ports import (
     UnknownAgentError,
 )
 from voicebus_contracts.agents import AgentConfigured, AgentRemoved, AgentSpec
+from voicebus_contracts.events import E164_PATTERN
 
 Announce = Callable[[AgentConfigured | AgentRemoved], Awaitable[None]]
 """Puts a change of the catalog on the bus."""
@@ -34,9 +35,15 @@ def agents_router(catalog: AgentCatalog, announce: Announce) -> APIRouter:
     router = APIRouter(prefix="/api/agents", tags=["agents"])
 
     @router.get("")
-    async def list_agents() -> list[AgentSpec]:
-        """Every agent, by agent id."""
-        return await catalog.list()
+    async def list_agents(
+        phone_number: Annotated[str | None, Query(pattern=E164_PATTERN)] = None,
+    ) -> list[AgentSpec]:
+        """Every agent, by agent id; with `phone_number`, the agent that number reaches (none
+        when no agent claims it)."""
+        if phone_number is None:
+            return await catalog.list()
+        agent = await catalog.agent_for_number(phone_number)
+        return [] if agent is None else [agent]
 
     @router.post(
         "",
