@@ -59,6 +59,7 @@ from voicebus_runtime.settings import BusSettings
 log = logging.getLogger(__name__)
 
 UPSTREAM_TIMEOUT_S = 5.0
+DOCUMENT_UPLOAD_TIMEOUT_S = 300.0
 REDIS_CONNECTIONS = 100
 REDIS_WAIT_S = 5.0
 CallActivityEvent = Annotated[
@@ -135,7 +136,10 @@ class Gateway:
             base_url=settings.analytics_url, timeout=UPSTREAM_TIMEOUT_S
         )
         self.agent_service = httpx.AsyncClient(
-            base_url=settings.agents_url, timeout=UPSTREAM_TIMEOUT_S
+            base_url=settings.agents_url,
+            # A knowledge document uploaded is read and embedded before the answer: minutes
+            # for the largest PDFs on a small CPU.
+            timeout=httpx.Timeout(UPSTREAM_TIMEOUT_S, read=DOCUMENT_UPLOAD_TIMEOUT_S),
         )
         fetch_wait = bus.kafka_fetch_max_wait_ms
         self.broker.subscriber(

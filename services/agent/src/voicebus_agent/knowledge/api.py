@@ -3,6 +3,7 @@ and searched, under /api/knowledge-bases/{kb_id}."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, UploadFile, status
@@ -30,7 +31,8 @@ def knowledge_router(knowledge: KnowledgeBases) -> APIRouter:
         data = await file.read(MAX_DOCUMENT_BYTES + 1)
         name = file.filename or "document"
         try:
-            text = text_of(name, file.content_type, data)
+            # A PDF takes a while to read: off the event loop the calls' replies run on.
+            text = await asyncio.to_thread(text_of, name, file.content_type, data)
         except DocumentError as refused:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(refused)) from None
         return await knowledge.add(kb_id, name, text)
