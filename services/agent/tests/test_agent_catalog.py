@@ -26,6 +26,7 @@ from voicebus_agent.catalog.ports import AgentExistsError, NumberTakenError, Unk
 from voicebus_agent.catalog.settings import CatalogSettings
 from voicebus_agent.catalog.store import SqlAgentCatalog
 from voicebus_agent.catalog.tables import AgentRow, Base
+from voicebus_agent.offline import demo_files
 from voicebus_contracts.agents import (
     AgentConfigured,
     AgentRemoved,
@@ -452,3 +453,21 @@ async def test_the_agent_a_number_reaches_is_found_by_the_number(
     assert nobody.json() == []
     wrong = await api.get("/api/agents", params={"phone_number": "555-0100"})
     assert wrong.status_code == 422
+
+
+async def test_an_agent_with_a_workflow_is_stored_whole_and_a_broken_workflow_is_422(
+    api: httpx.AsyncClient, agents: Agents, announced: Announced
+) -> None:
+    workflow = demo_files().workflow.model_dump(mode="json")
+    spec = agents.spec()
+    created = await api.post("/api/agents", json=body(spec) | {"workflow": workflow})
+    assert created.status_code == 201, created.text
+    stored = await api.get(f"/api/agents/{spec.agent_id}")
+    assert stored.json()["workflow"] == workflow
+
+    broken = workflow | {"start": "nowhere"}
+    refused = await api.post("/api/agents", json=body(agents.spec()) | {"workflow": broken})
+    assert refused.status_code == 422
+    [error] = refused.json()["detail"]
+    assert tuple(error["loc"]) == ("body", "workflow")
+    assert "the start node 'nowhere' is not one of the nodes" in error["msg"]
