@@ -8,6 +8,7 @@ import numpy.typing as npt
 import pytest
 
 from voicebus_tts.espeak import EspeakSynthesizer, synthesize_pcm
+from voicebus_tts.ports import Sentence
 
 SENTENCE = "Hello, thanks for calling. How can I help you today?"
 LONG_SENTENCE = (
@@ -32,7 +33,12 @@ def assert_same_speech(actual: npt.NDArray[np.int16], expected: npt.NDArray[np.i
 
 
 async def spoken(text: str) -> tuple[list[npt.NDArray[np.int16]], set[int]]:
-    chunks = [chunk async for chunk in EspeakSynthesizer().synthesize(text, voice="en-us")]
+    chunks = [
+        chunk
+        async for chunk in EspeakSynthesizer().synthesize(
+            Sentence(text, "r", last=True), voice="en-us"
+        )
+    ]
     return [c.samples for c in chunks], {c.sample_rate for c in chunks}
 
 
@@ -75,7 +81,7 @@ async def test_concurrent_syntheses_do_not_mix_their_audio() -> None:
 
 
 async def test_closing_the_stream_early_leaves_the_engine_ready_for_the_next_text() -> None:
-    stream = EspeakSynthesizer().synthesize(LONG_SENTENCE, voice="en-us")
+    stream = EspeakSynthesizer().synthesize(Sentence(LONG_SENTENCE, "r", last=True), voice="en-us")
     async for _ in stream:
         break
     await stream.aclose()  # type: ignore[attr-defined]

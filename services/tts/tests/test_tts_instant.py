@@ -24,7 +24,7 @@ from voicebus_tts.app import create_broker, synthesizer_for
 from voicebus_tts.core import Speaker
 from voicebus_tts.espeak import EspeakSynthesizer
 from voicebus_tts.instant import MAX_TONE_MS, SAMPLE_RATE, InstantSynthesizer
-from voicebus_tts.ports import SpeechSynthesizer
+from voicebus_tts.ports import Sentence, SpeechSynthesizer
 from voicebus_tts.settings import TtsSettings
 
 GATEWAY_ID = "gw-bench"
@@ -43,7 +43,10 @@ def instant(monkeypatch: pytest.MonkeyPatch) -> SpeechSynthesizer:
 
 
 async def spoken(synthesizer: SpeechSynthesizer, text: str) -> npt.NDArray[np.int16]:
-    chunks = [chunk async for chunk in synthesizer.synthesize(text, voice="en-us")]
+    chunks = [
+        chunk
+        async for chunk in synthesizer.synthesize(Sentence(text, "r", last=True), voice="en-us")
+    ]
     assert {chunk.sample_rate for chunk in chunks} <= {SAMPLE_RATE}
     return np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.int16)
 

@@ -27,7 +27,7 @@ from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 from voicebus_tts.app import create_broker
 from voicebus_tts.core import Speaker
-from voicebus_tts.ports import PcmChunk
+from voicebus_tts.ports import PcmChunk, Sentence
 from voicebus_tts.routes import CachedRoutes
 
 WEB_AUDIO = AudioFormat(encoding="pcm16", sample_rate=24_000)
@@ -45,9 +45,9 @@ class FakeSynthesizer:
         self.produced = 0
         self.voices: list[str] = []
 
-    async def synthesize(self, text: str, *, voice: str) -> AsyncIterator[PcmChunk]:
+    async def synthesize(self, sentence: Sentence, *, voice: str) -> AsyncIterator[PcmChunk]:
         self.voices.append(voice)
-        if not text:
+        if not sentence.text:
             return
         for _ in range(self.chunks_per_text):
             start = self.produced * FAKE_CHUNK_SAMPLES

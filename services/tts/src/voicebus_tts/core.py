@@ -21,7 +21,7 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_tts.ports import PcmChunk, SpeechSynthesizer
+from voicebus_tts.ports import PcmChunk, Sentence, SpeechSynthesizer
 
 PRODUCER = "tts"
 
@@ -96,7 +96,8 @@ class Speaker:
                 event_id=derived_id(env.event_id, f"audio-{seq}"),
             )
 
-        async for pcm in self._synthesizer.synthesize(text.text, voice=self._voice):
+        sentence = Sentence(text=text.text, reply_id=text.reply_id, last=text.last)
+        async for pcm in self._synthesizer.synthesize(sentence, voice=self._voice):
             pending += speech.encode(pcm)
             while pending and (published == 0 or len(pending) >= chunk_bytes):
                 yield chunk(bytes(pending[:chunk_bytes]), last=False)

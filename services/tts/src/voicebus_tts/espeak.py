@@ -18,7 +18,7 @@ import espeakng_loader
 import numpy as np
 import numpy.typing as npt
 
-from voicebus_tts.ports import PcmChunk
+from voicebus_tts.ports import PcmChunk, Sentence
 
 DEFAULT_VOICE = "en-us"
 DEFAULT_RATE_WPM = 175
@@ -151,7 +151,8 @@ class EspeakSynthesizer:
     def __init__(self, *, rate_wpm: int = DEFAULT_RATE_WPM) -> None:
         self._rate_wpm = rate_wpm
 
-    async def synthesize(self, text: str, *, voice: str) -> AsyncIterator[PcmChunk]:
+    async def synthesize(self, sentence: Sentence, *, voice: str) -> AsyncIterator[PcmChunk]:
+        text = sentence.text
         engine = await asyncio.to_thread(_engine)
         loop = asyncio.get_running_loop()
         buffers: asyncio.Queue[npt.NDArray[np.int16] | None] = asyncio.Queue()

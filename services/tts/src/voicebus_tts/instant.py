@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 import numpy.typing as npt
 
-from voicebus_tts.ports import PcmChunk
+from voicebus_tts.ports import PcmChunk, Sentence
 
 SAMPLE_RATE = 22_050
 """eSpeak NG's rate, so the instant path resamples exactly as the real one does."""
@@ -43,7 +43,8 @@ class InstantSynthesizer:
     def __init__(self, *, ms_per_char: int) -> None:
         self._ms_per_char = ms_per_char
 
-    async def synthesize(self, text: str, *, voice: str) -> AsyncIterator[PcmChunk]:
+    async def synthesize(self, sentence: Sentence, *, voice: str) -> AsyncIterator[PcmChunk]:
+        text = sentence.text
         duration_ms = min(len(text.strip()) * self._ms_per_char, MAX_TONE_MS)
         if duration_ms:
             yield PcmChunk(samples=tone(duration_ms), sample_rate=SAMPLE_RATE)

@@ -20,14 +20,24 @@ class PcmChunk:
     sample_rate: int
 
 
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a reply, to be spoken: its text, and where it stands in its reply, for
+    providers that keep a reply's sentences in one context (Cartesia's continuations), so
+    their prosody flows across sentences."""
+
+    text: str
+    reply_id: str
+    last: bool
+    """No more of the reply follows: a provider may close the reply's context."""
+
+
 class SpeechSynthesizer(Protocol):
     """Turns text into speech, streaming the audio as it is produced."""
 
-    def synthesize(self, text: str, *, voice: str) -> AsyncIterator[PcmChunk]:
-        """Speak `text` with `voice`; the first chunk comes before the whole text is synthesized.
-
-        Closing the iterator early stops the synthesis.
-        """
+    def synthesize(self, sentence: Sentence, *, voice: str) -> AsyncIterator[PcmChunk]:
+        """Speak `sentence` with `voice`; the first chunk comes before the whole sentence is
+        synthesized. Closing the iterator early stops the synthesis."""
         ...
 
 
