@@ -18,14 +18,16 @@ from voicebus_contracts import (
 )
 from voicebus_contracts.topics import REPLIES, gateway_topic
 from voicebus_runtime.bus import publish
+from voicebus_runtime.lanes import CallLanes
 from voicebus_runtime.settings import BusSettings
 from voicebus_tts import espeak
-from voicebus_tts.app import create_broker, synthesizer_for
+from voicebus_tts.app import create_broker, synthesizers_for
 from voicebus_tts.core import Speaker
 from voicebus_tts.espeak import EspeakSynthesizer
 from voicebus_tts.instant import MAX_TONE_MS, SAMPLE_RATE, InstantSynthesizer
 from voicebus_tts.ports import Sentence, SpeechSynthesizer
 from voicebus_tts.settings import TtsSettings
+from voicebus_tts.voices import VoiceChoice
 
 GATEWAY_ID = "gw-bench"
 
@@ -39,7 +41,9 @@ def instant(monkeypatch: pytest.MonkeyPatch) -> SpeechSynthesizer:
 
     monkeypatch.setattr(espeak, "_engine", no_espeak)
     monkeypatch.setenv("VOICEBUS_TTS_PROVIDER", "instant")
-    return synthesizer_for(TtsSettings())
+    offered = synthesizers_for(TtsSettings())
+    assert list(offered) == ["instant"]  # nothing else is offered beside it
+    return offered["instant"]
 
 
 async def spoken(synthesizer: SpeechSynthesizer, text: str) -> npt.NDArray[np.int16]:
@@ -67,7 +71,9 @@ async def test_the_instant_provider_speaks_a_quiet_tone_as_long_as_the_text(
 
 
 async def test_the_instant_tone_follows_the_configured_rate_and_is_capped() -> None:
-    synthesizer = synthesizer_for(TtsSettings(provider="instant", instant_ms_per_char=10))
+    synthesizer = synthesizers_for(TtsSettings(provider="instant", instant_ms_per_char=10))[
+        "instant"
+    ]
 
     assert len(await spoken(synthesizer, "  Okay.\n")) == SAMPLE_RATE * 5 * 10 // 1000
     assert len(await spoken(synthesizer, "la " * 2_000)) == SAMPLE_RATE * MAX_TONE_MS // 1000
@@ -87,9 +93,16 @@ async def test_with_the_instant_provider_a_reply_reaches_the_gateway_as_paced_au
                 audio_out=TELEPHONE,
             )
 
-    speaker = Speaker(synthesizer=instant, voice="en-us", chunk_ms=200)
-    bus = BusSettings(instance_id="test")
-    broker = create_broker(bus=bus, speaker=speaker, routes=OneGateway())
+    lanes = CallLanes()
+    broker = create_broker(
+        bus=BusSettings(instance_id="test"),
+        speaker=Speaker(chunk_ms=200),
+        routes=OneGateway(),
+        voices=VoiceChoice(
+            default="instant", synthesizers={"instant": instant}, voices={"instant": "en-us"}
+        ),
+        lanes=lanes,
+    )
     received: list[OutboundAudioChunk] = []
 
     @broker.subscriber(gateway_topic(GATEWAY_ID).name)
@@ -102,6 +115,7 @@ async def test_with_the_instant_provider_a_reply_reaches_the_gateway_as_paced_au
                 reply_id="r-1", in_reply_to="t-1", seq=seq, text=text, last=seq == 1
             )
             await publish(broker, REPLIES, envelope(chunk, call_id="call-1", producer="agent"))
+        await lanes.idle()
 
     assert [chunk.last for chunk in received] == [False] * (len(received) - 1) + [True]
     assert {chunk.format for chunk in received} == {TELEPHONE}
@@ -111,8 +125,14 @@ async def test_with_the_instant_provider_a_reply_reaches_the_gateway_as_paced_au
         assert audio / TELEPHONE.sample_rate == pytest.approx(characters * 0.060, abs=0.002)
 
 
-def test_espeak_is_the_default_provider() -> None:
-    assert isinstance(synthesizer_for(TtsSettings()), EspeakSynthesizer)
+def test_espeak_is_the_default_provider_and_offered_alone_without_cloud_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("CARTESIA_API_KEY", "OPENAI_API_KEY", "DEEPGRAM_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    offered = synthesizers_for(TtsSettings())
+    assert list(offered) == ["espeak"]
+    assert isinstance(offered["espeak"], EspeakSynthesizer)
 
 
 def test_an_unknown_provider_is_refused_naming_the_variable(

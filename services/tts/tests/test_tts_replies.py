@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 from uuid import uuid4
 
 import numpy as np
@@ -23,12 +26,14 @@ from voicebus_contracts import (
 )
 from voicebus_contracts.topics import REPLIES, gateway_topic
 from voicebus_runtime.bus import publish
+from voicebus_runtime.lanes import CallLanes
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 from voicebus_tts.app import create_broker
 from voicebus_tts.core import Speaker
 from voicebus_tts.ports import PcmChunk, Sentence
 from voicebus_tts.routes import CachedRoutes
+from voicebus_tts.voices import Voice, VoiceChoice
 
 WEB_AUDIO = AudioFormat(encoding="pcm16", sample_rate=24_000)
 FIRST_TEXT_AT = 1_700_000_000.0
@@ -40,21 +45,35 @@ FAKE_CHUNKS_PER_TEXT = 3
 class FakeSynthesizer:
     """Speaks any non-empty text as a few 1000-sample chunks of a 440 Hz tone at 22050 Hz."""
 
-    def __init__(self, *, chunks_per_text: int = FAKE_CHUNKS_PER_TEXT) -> None:
+    def __init__(
+        self, *, chunks_per_text: int = FAKE_CHUNKS_PER_TEXT, pause_s: float = 0.0
+    ) -> None:
         self.chunks_per_text = chunks_per_text
+        self.pause_s = pause_s
+        """Before each chunk, as a real engine takes time."""
         self.produced = 0
         self.voices: list[str] = []
+        self.stopped_early = 0
+        self.started = asyncio.Event()
+        """Set once a first chunk is out."""
 
     async def synthesize(self, sentence: Sentence, *, voice: str) -> AsyncIterator[PcmChunk]:
         self.voices.append(voice)
         if not sentence.text:
             return
-        for _ in range(self.chunks_per_text):
-            start = self.produced * FAKE_CHUNK_SAMPLES
-            t = np.arange(start, start + FAKE_CHUNK_SAMPLES) / FAKE_RATE
-            self.produced += 1
-            samples = (8_000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-            yield PcmChunk(samples=samples, sample_rate=FAKE_RATE)
+        done = False
+        try:
+            for _ in range(self.chunks_per_text):
+                await asyncio.sleep(self.pause_s)
+                start = self.produced * FAKE_CHUNK_SAMPLES
+                t = np.arange(start, start + FAKE_CHUNK_SAMPLES) / FAKE_RATE
+                self.produced += 1
+                samples = (8_000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+                yield PcmChunk(samples=samples, sample_rate=FAKE_RATE)
+                self.started.set()
+            done = True
+        finally:
+            self.stopped_early += not done
 
 
 class Gateways:
@@ -82,12 +101,12 @@ class Gateways:
 
 async def test_the_first_audio_leaves_before_the_sentence_is_synthesized() -> None:
     synthesizer = FakeSynthesizer(chunks_per_text=20)
-    speaker = Speaker(synthesizer=synthesizer, voice="en-gb", chunk_ms=200)
+    speaker = Speaker(chunk_ms=200)
     text = reply_text("call-1", "reply-1", 0, "A long sentence.", last=True)
 
     produced_at_publish: list[int] = []
     audio: list[OutboundAudioChunk] = []
-    async for env in speaker.speak(text, TELEPHONE):
+    async for env in speaker.speak(text, TELEPHONE, voice=Voice("fake", "en-gb", synthesizer)):
         produced_at_publish.append(synthesizer.produced)
         audio.append(env.event)
 
@@ -101,10 +120,11 @@ async def test_the_first_audio_leaves_before_the_sentence_is_synthesized() -> No
 
 
 async def test_a_sentence_is_spoken_to_its_end_without_waiting_for_the_next() -> None:
-    speaker = Speaker(synthesizer=FakeSynthesizer(), voice="en-us", chunk_ms=200)
+    speaker = Speaker(chunk_ms=200)
     text = reply_text("call-1", "reply-1", 0, "First of several sentences.", last=False)
+    voice = Voice("fake", "en-us", FakeSynthesizer())
 
-    audio = [env.event async for env in speaker.speak(text, TELEPHONE)]
+    audio = [env.event async for env in speaker.speak(text, TELEPHONE, voice=voice)]
 
     assert not any(chunk.last for chunk in audio)
     assert sum(len(chunk.audio) for chunk in audio) == pytest.approx(
@@ -152,17 +172,41 @@ async def start_call(
     return call_id
 
 
+@dataclass
+class Tts:
+    """The TTS subscriber on a test broker, and the lanes its calls' sentences run in."""
+
+    broker: KafkaBroker
+    lanes: CallLanes
+    synthesizer: FakeSynthesizer
+
+    async def deliver(self, env: Envelope[Any]) -> None:
+        """Publish `env` on the replies topic and wait until TTS has acted on it."""
+        await publish(self.broker, REPLIES, env)
+        await self.lanes.idle()
+
+
 @pytest.fixture
-def broker(registry: CallRegistry) -> KafkaBroker:
-    speaker = Speaker(synthesizer=FakeSynthesizer(), voice="en-us", chunk_ms=50)
-    routes = CachedRoutes(registry=registry, size=16)
-    return create_broker(bus=BusSettings(), speaker=speaker, routes=routes)
+def tts(registry: CallRegistry) -> Tts:
+    synthesizer = FakeSynthesizer()
+    voices = VoiceChoice(
+        default="fake", synthesizers={"fake": synthesizer}, voices={"fake": "en-us"}
+    )
+    lanes = CallLanes()
+    broker = create_broker(
+        bus=BusSettings(),
+        speaker=Speaker(chunk_ms=50),
+        routes=CachedRoutes(registry=registry, size=16),
+        voices=voices,
+        lanes=lanes,
+    )
+    return Tts(broker, lanes, synthesizer)
 
 
 async def test_a_replys_audio_goes_to_the_calls_gateway_in_the_calls_format(
-    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+    tts: Tts, registry: CallRegistry, calls: list[CallRoute]
 ) -> None:
-    gateways = Gateways(broker)
+    gateways = Gateways(tts.broker)
     phone_call = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
     web_call = await start_call(registry, calls, gateways.web_id, WEB_AUDIO)
     texts = [
@@ -171,9 +215,9 @@ async def test_a_replys_audio_goes_to_the_calls_gateway_in_the_calls_format(
         reply_text(web_call, "reply-2", 0, "Welcome.", last=True),
     ]
 
-    async with TestKafkaBroker(broker):
+    async with TestKafkaBroker(tts.broker):
         for env in texts:
-            await publish(broker, REPLIES, env)
+            await tts.deliver(env)
 
     phone = gateways.received[gateways.phone_id]
     web = gateways.received[gateways.web_id]
@@ -189,9 +233,9 @@ async def test_a_replys_audio_goes_to_the_calls_gateway_in_the_calls_format(
 
 
 async def test_each_sentence_numbers_its_own_chunks_so_redelivery_repeats_their_names(
-    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+    tts: Tts, registry: CallRegistry, calls: list[CallRoute]
 ) -> None:
-    gateways = Gateways(broker)
+    gateways = Gateways(tts.broker)
     call_id = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
     texts = [
         reply_text(call_id, "reply-1", 0, "Sure.", last=False),
@@ -199,12 +243,12 @@ async def test_each_sentence_numbers_its_own_chunks_so_redelivery_repeats_their_
         reply_text(call_id, "reply-1", 2, "Anything else?", last=True),
     ]
 
-    async with TestKafkaBroker(broker):
+    async with TestKafkaBroker(tts.broker):
         for env in texts:
-            await publish(broker, REPLIES, env)
+            await tts.deliver(env)
         spoken = len(gateways.received[gateways.phone_id])
         # The middle sentence again (redelivered, or taken over by another worker).
-        await publish(broker, REPLIES, texts[1])
+        await tts.deliver(texts[1])
 
     audio = gateways.received[gateways.phone_id][:spoken]
     again = gateways.received[gateways.phone_id][spoken:]
@@ -230,14 +274,14 @@ async def test_each_sentence_numbers_its_own_chunks_so_redelivery_repeats_their_
 
 
 async def test_a_reply_ending_in_silence_still_ends(
-    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+    tts: Tts, registry: CallRegistry, calls: list[CallRoute]
 ) -> None:
-    gateways = Gateways(broker)
+    gateways = Gateways(tts.broker)
     call_id = await start_call(registry, calls, gateways.web_id, WEB_AUDIO)
 
-    async with TestKafkaBroker(broker):
-        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 0, "Okay.", last=False))
-        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 1, "", last=True))
+    async with TestKafkaBroker(tts.broker):
+        await tts.deliver(reply_text(call_id, "reply-1", 0, "Okay.", last=False))
+        await tts.deliver(reply_text(call_id, "reply-1", 1, "", last=True))
 
     audio = gateways.received[gateways.web_id]
     end = audio[-1].event
@@ -249,33 +293,33 @@ async def test_a_reply_ending_in_silence_still_ends(
 
 
 async def test_a_call_keeps_its_route_for_the_rest_of_the_reply(
-    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+    tts: Tts, registry: CallRegistry, calls: list[CallRoute]
 ) -> None:
-    gateways = Gateways(broker)
+    gateways = Gateways(tts.broker)
     call_id = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
 
-    async with TestKafkaBroker(broker):
-        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 0, "One.", last=False))
+    async with TestKafkaBroker(tts.broker):
+        await tts.deliver(reply_text(call_id, "reply-1", 0, "One.", last=False))
         await registry.forget(call_id, gateway_id=gateways.phone_id)  # the key expired
-        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 1, "Two.", last=True))
+        await tts.deliver(reply_text(call_id, "reply-1", 1, "Two.", last=True))
 
     assert gateways.received[gateways.phone_id][-1].event.last
 
 
 async def test_a_reply_for_an_unknown_call_is_dropped_with_a_warning(
-    broker: KafkaBroker,
+    tts: Tts,
     registry: CallRegistry,
     calls: list[CallRoute],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    gateways = Gateways(broker)
+    gateways = Gateways(tts.broker)
     known_call = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
     unknown_call = f"call-{uuid4()}"
 
     with caplog.at_level(logging.WARNING, logger="voicebus_tts"):
-        async with TestKafkaBroker(broker):
-            await publish(broker, REPLIES, reply_text(unknown_call, "r-x", 0, "Hi.", last=True))
-            await publish(broker, REPLIES, reply_text(known_call, "r-y", 0, "Hi.", last=True))
+        async with TestKafkaBroker(tts.broker):
+            await tts.deliver(reply_text(unknown_call, "r-x", 0, "Hi.", last=True))
+            await tts.deliver(reply_text(known_call, "r-y", 0, "Hi.", last=True))
 
     assert unknown_call in caplog.text
     assert "not in the call registry" in caplog.text
@@ -285,17 +329,17 @@ async def test_a_reply_for_an_unknown_call_is_dropped_with_a_warning(
 
 
 async def test_text_of_a_cancelled_reply_is_not_spoken(
-    broker: KafkaBroker, registry: CallRegistry, calls: list[CallRoute]
+    tts: Tts, registry: CallRegistry, calls: list[CallRoute]
 ) -> None:
-    gateways = Gateways(broker)
+    gateways = Gateways(tts.broker)
     call_id = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
     cancelled = ReplyCancelled(reply_id="reply-1", heard_text="Sure.")
 
-    async with TestKafkaBroker(broker):
-        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 0, "Sure.", last=False))
-        await publish(broker, REPLIES, envelope(cancelled, call_id=call_id, producer="agent"))
-        await publish(broker, REPLIES, reply_text(call_id, "reply-1", 1, "And more.", last=True))
-        await publish(broker, REPLIES, reply_text(call_id, "reply-2", 0, "Okay.", last=True))
+    async with TestKafkaBroker(tts.broker):
+        await tts.deliver(reply_text(call_id, "reply-1", 0, "Sure.", last=False))
+        await tts.deliver(envelope(cancelled, call_id=call_id, producer="agent"))
+        await tts.deliver(reply_text(call_id, "reply-1", 1, "And more.", last=True))
+        await tts.deliver(reply_text(call_id, "reply-2", 0, "Okay.", last=True))
 
     spoken = [
         (env.event.reply_id, env.event.sentence) for env in gateways.received[gateways.phone_id]
@@ -303,3 +347,26 @@ async def test_text_of_a_cancelled_reply_is_not_spoken(
     assert ("reply-1", 0) in spoken
     assert ("reply-1", 1) not in spoken
     assert ("reply-2", 0) in spoken
+
+
+async def test_a_reply_cancelled_mid_sentence_stops_its_synthesis_and_sends_nothing_more(
+    tts: Tts, registry: CallRegistry, calls: list[CallRoute]
+) -> None:
+    tts.synthesizer.chunks_per_text, tts.synthesizer.pause_s = 50, 0.01  # half a second
+    gateways = Gateways(tts.broker)
+    call_id = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
+    cancelled = ReplyCancelled(reply_id="reply-1", heard_text="")
+
+    async with TestKafkaBroker(tts.broker):
+        long = reply_text(call_id, "reply-1", 0, "A long sentence, cut off.", last=True)
+        await publish(tts.broker, REPLIES, long)  # its synthesis starts in the call's lane
+        await tts.synthesizer.started.wait()
+        # Read while the sentence is still being synthesized: it stops there.
+        await tts.deliver(envelope(cancelled, call_id=call_id, producer="agent"))
+
+    sent = gateways.received[gateways.phone_id]
+    assert tts.synthesizer.stopped_early == 1
+    assert tts.synthesizer.produced < 50
+    assert not any(env.event.last for env in sent)
+    spoken_s = sum(len(env.event.audio) for env in sent) / TELEPHONE.sample_rate
+    assert spoken_s < 50 * FAKE_CHUNK_SAMPLES / FAKE_RATE / 2

@@ -62,8 +62,12 @@ class SpeechToText(_Section):
 
 
 class TextToSpeech(_Section):
-    provider: Literal["espeak"] | None = None
-    voice: str | None = Field(default=None, max_length=64)
+    provider: Literal["espeak", "cartesia", "openai", "deepgram"] | None = None
+    """Who speaks the agent's replies; None: the TTS service's configured provider. The cloud
+    ones are offered where the TTS service has their key."""
+    voice: str | None = Field(default=None, max_length=128)
+    """The provider's voice: an eSpeak NG voice ("en-us"), a Cartesia voice id, an OpenAI
+    voice name ("alloy"), a Deepgram Aura model ("aura-2-thalia-en"); None: the service's."""
 
 
 class LanguageModel(_Section):

@@ -10,7 +10,7 @@ joins between sentences do not click.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from voicebus_audio import Resampler, from_mono_pcm16
 from voicebus_contracts import (
@@ -21,7 +21,8 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_tts.ports import PcmChunk, Sentence, SpeechSynthesizer
+from voicebus_tts.ports import PcmChunk, Sentence
+from voicebus_tts.voices import Voice
 
 PRODUCER = "tts"
 
@@ -52,22 +53,31 @@ class SpeechEncoder:
         return from_mono_pcm16(self._resampler.flush(), self.audio_out)
 
 
+def _never() -> bool:
+    return False
+
+
 class Speaker:
     """Turns a call's reply text chunks into audio chunks for its gateway."""
 
-    def __init__(self, *, synthesizer: SpeechSynthesizer, voice: str, chunk_ms: int) -> None:
-        self._synthesizer = synthesizer
-        self._voice = voice
+    def __init__(self, *, chunk_ms: int) -> None:
         self._chunk_ms = chunk_ms
 
     async def speak(
-        self, env: Envelope[ReplyTextChunk], audio_out: AudioFormat
+        self,
+        env: Envelope[ReplyTextChunk],
+        audio_out: AudioFormat,
+        *,
+        voice: Voice,
+        cancelled: Callable[[], bool] = _never,
     ) -> AsyncIterator[Envelope[OutboundAudioChunk]]:
-        """The audio chunks of `env`'s text, in `audio_out`, as soon as each is ready.
+        """The audio chunks of `env`'s text spoken by `voice`, in `audio_out`, as soon as each
+        is ready.
 
         The first chunk of the text goes out as soon as it is synthesized, later ones carry
         `chunk_ms` of audio each. The reply's last text chunk ends with a chunk marked `last`,
-        empty if there is no audio left.
+        empty if there is no audio left. Once `cancelled()` (the caller interrupted the
+        reply), the synthesis stops and nothing more of it is sent.
         """
         text = env.event
         speech = SpeechEncoder(audio_out)
@@ -97,11 +107,20 @@ class Speaker:
             )
 
         sentence = Sentence(text=text.text, reply_id=text.reply_id, last=text.last)
-        async for pcm in self._synthesizer.synthesize(sentence, voice=self._voice):
-            pending += speech.encode(pcm)
-            while pending and (published == 0 or len(pending) >= chunk_bytes):
-                yield chunk(bytes(pending[:chunk_bytes]), last=False)
-                del pending[:chunk_bytes]
+        stream = voice.synthesizer.synthesize(sentence, voice=voice.name)
+        try:
+            async for pcm in stream:
+                if cancelled():
+                    return
+                pending += speech.encode(pcm)
+                while pending and (published == 0 or len(pending) >= chunk_bytes):
+                    yield chunk(bytes(pending[:chunk_bytes]), last=False)
+                    del pending[:chunk_bytes]
+        finally:
+            if isinstance(stream, AsyncGenerator):
+                await stream.aclose()  # stops the synthesis at once (the provider's stream too)
+        if cancelled():
+            return
         pending += speech.finish()
         if text.last or pending:
             yield chunk(bytes(pending), last=text.last)

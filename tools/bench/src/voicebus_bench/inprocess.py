@@ -30,10 +30,11 @@ from voicebus_stt.app import recognizer_for
 from voicebus_stt.ports import SpeechRecognizer
 from voicebus_stt.settings import SttSettings
 from voicebus_stt.transcriber import Transcriber
-from voicebus_tts.app import synthesizer_for
+from voicebus_tts.app import synthesizers_for
 from voicebus_tts.core import Speaker
 from voicebus_tts.ports import SpeechSynthesizer
 from voicebus_tts.settings import TtsSettings
+from voicebus_tts.voices import Voice
 
 FRAME_BYTES = 160
 SILENCE = b"\xff" * FRAME_BYTES
@@ -67,14 +68,15 @@ class InProcessPipeline:
     def __init__(self, *, recognizer: SpeechRecognizer, synthesizer: SpeechSynthesizer) -> None:
         self._media = Calls(vad=SileroVad(), settings=MediaSettings())
         self._transcriber = Transcriber(recognizer=recognizer)
-        tts = TtsSettings()
-        self._speaker = Speaker(synthesizer=synthesizer, voice=tts.voice, chunk_ms=tts.chunk_ms)
+        tts = TtsSettings(provider="instant")
+        self._speaker = Speaker(chunk_ms=tts.chunk_ms)
+        self._voice = Voice(provider=tts.provider, name=tts.voice, synthesizer=synthesizer)
 
     @classmethod
     def with_instant_providers(cls) -> InProcessPipeline:
         return cls(
             recognizer=recognizer_for(SttSettings(provider="instant")),
-            synthesizer=synthesizer_for(TtsSettings(provider="instant")),
+            synthesizer=synthesizers_for(TtsSettings(provider="instant"))["instant"],
         )
 
     async def turn(self, speech: bytes) -> float:
@@ -99,7 +101,7 @@ class InProcessPipeline:
                 if chunk.seq == 0:
                     stamps = stamps.stamp(reply_first_text=time.time())
                 text = envelope(chunk, call_id=call_id, producer=PRODUCER, stamps=stamps)
-                async for audio in self._speaker.speak(text, TELEPHONE):
+                async for audio in self._speaker.speak(text, TELEPHONE, voice=self._voice):
                     playback.enqueue(audio)
                 if sink.first_audio_at.done():
                     break

@@ -1,10 +1,16 @@
-"""A local OpenAI-compatible chat-completions endpoint for tests: streamed answers and tool calls.
+"""A local OpenAI-compatible endpoint for tests: streamed chat answers, tool calls, and speech.
 
 `FakeOpenAI` serves `POST /v1/chat/completions` on 127.0.0.1 and a free port, and streams each
 answer the way OpenAI does (server-sent events of `chat.completion.chunk`, text in small pieces,
 tool calls with their arguments split across chunks, then `data: [DONE]`). Answers are scripted
 with `answer(...)`, one per request, in order; without a script it echoes the last user message.
-Every request body is kept in `requests`. Point the openai SDK at it:
+Every request body is kept in `requests`.
+
+It also serves `POST /v1/audio/speech` with `response_format="pcm"`: raw 16-bit little-endian
+mono PCM at 24 kHz, as OpenAI streams it, here a tone as long as the text would take to say,
+sent in pieces as `voice` (a `FakeVoice`) says. Each speech request is kept in `speeches`, with
+how much of its audio was sent and whether the client went away first.
+Point the openai SDK at it:
 
     client = AsyncOpenAI(base_url=fake.base_url, api_key=fake.api_key)
 """
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -30,6 +37,10 @@ from voicebus_devstack.asgi import serve_asgi
 
 PIECE_CHARS = 4
 """Characters per streamed text piece: about a token."""
+SPEECH_SAMPLE_RATE = 24_000
+"""OpenAI's `pcm` speech: 24 kHz, 16-bit signed little-endian, mono."""
+TONE_HZ = 440.0
+TONE_AMPLITUDE = 2_000
 
 
 @dataclass(frozen=True)
@@ -41,20 +52,74 @@ class ScriptedAnswer:
     """Pause before each streamed piece, as a model's generation would take."""
 
 
+@dataclass(frozen=True)
+class FakeVoice:
+    """How a fake speech endpoint speaks: a quiet 440 Hz tone of `ms_per_char` per character
+    of text (leading and trailing blanks aside), sent in pieces of `piece_bytes`."""
+
+    ms_per_char: int = 60
+    piece_bytes: int = 4_800
+    """100 ms of 24 kHz PCM16; an odd count splits samples across pieces, as networks do."""
+    first_delay_s: float = 0.0
+    """Pause before the first piece, as the provider's time to first byte."""
+    piece_delay_s: float = 0.0
+    """Pause before each later piece, as synthesis running behind the download would take."""
+
+    def tone(self, text: str, sample_rate: int) -> bytes:
+        """The speech of `text`: PCM16 little-endian at `sample_rate`."""
+        count = sample_rate * len(text.strip()) * self.ms_per_char // 1000
+        wave = TONE_AMPLITUDE * np.sin(2 * np.pi * TONE_HZ * np.arange(count) / sample_rate)
+        return wave.astype("<i2").tobytes()
+
+
+@dataclass
+class SpeechStream:
+    """One speech request a fake answered, and how far its audio got."""
+
+    body: dict[str, Any]
+    query: dict[str, str]
+    audio_bytes: int = 0
+    """The whole speech's size, sent or not."""
+    sent_bytes: int = 0
+    ended: bool = False
+    """The fake stopped sending: the speech is all sent, or the client went away first."""
+
+    async def send(self, audio: bytes, voice: FakeVoice) -> AsyncIterator[bytes]:
+        """Stream `audio` in `voice`'s pieces and pauses, counting what went out."""
+        self.audio_bytes = len(audio)
+        try:
+            await asyncio.sleep(voice.first_delay_s)
+            for start in range(0, len(audio), voice.piece_bytes):
+                if start:
+                    await asyncio.sleep(voice.piece_delay_s)
+                piece = audio[start : start + voice.piece_bytes]
+                yield piece
+                self.sent_bytes += len(piece)
+        finally:  # also when the server cancels the stream because the client hung up
+            self.ended = True
+
+
 @dataclass
 class FakeOpenAI:
     """Use as `async with FakeOpenAI() as fake:`; `base_url` is set once entered."""
 
     api_key: str = "sk-test"
     base_url: str = ""
+    voice: FakeVoice = field(default_factory=FakeVoice)
     requests: list[dict[str, Any]] = field(default_factory=list)
     streamed: int = 0
     """Answers streamed to their end so far."""
+    speeches: list[SpeechStream] = field(default_factory=list)
     _script: list[ScriptedAnswer] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def __aenter__(self) -> FakeOpenAI:
-        app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._complete, methods=["POST"]),
+                Route("/v1/audio/speech", self._speak, methods=["POST"]),
+            ]
+        )
         self.base_url = await self._stack.enter_async_context(serve_asgi(app)) + "/v1"
         return self
 
@@ -78,13 +143,11 @@ class FakeOpenAI:
 
     async def _complete(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            error = {"message": "Incorrect API key provided", "type": "invalid_request_error"}
-            return JSONResponse({"error": error}, status_code=401)
+            return _refusal("Incorrect API key provided", status_code=401)
         body = await request.json()
         self.requests.append(body)
         if not body.get("stream"):
-            error = {"message": "this fake only streams", "type": "invalid_request_error"}
-            return JSONResponse({"error": error}, status_code=400)
+            return _refusal("this fake only streams", status_code=400)
         answer = self._script.pop(0) if self._script else _echo(body["messages"])
         return StreamingResponse(
             self._stream(body["model"], answer), media_type="text/event-stream"
@@ -94,6 +157,22 @@ class FakeOpenAI:
         async for event in _events(model, answer):
             yield event
         self.streamed += 1
+
+    async def _speak(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _refusal("Incorrect API key provided", status_code=401)
+        body = await request.json()
+        speech = SpeechStream(body=body, query=dict(request.query_params))
+        self.speeches.append(speech)
+        if body.get("response_format") != "pcm":
+            return _refusal("this fake only speaks pcm", status_code=400)
+        audio = self.voice.tone(body["input"], SPEECH_SAMPLE_RATE)
+        return StreamingResponse(speech.send(audio, self.voice), media_type="audio/pcm")
+
+
+def _refusal(message: str, *, status_code: int) -> JSONResponse:
+    error = {"message": message, "type": "invalid_request_error"}
+    return JSONResponse({"error": error}, status_code=status_code)
 
 
 def _echo(messages: list[dict[str, Any]]) -> ScriptedAnswer:

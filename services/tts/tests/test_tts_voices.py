@@ -1,0 +1,108 @@
+"""Each call's voice (its agent's provider and voice, where offered) and the phrase cache."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from voicebus_contracts import envelope
+from voicebus_contracts.agents import AgentConfigured, AgentSpec, TextToSpeech
+from voicebus_runtime.agents import AgentDirectory
+from voicebus_tts.lru import Lru
+from voicebus_tts.phrases import PhraseCache, PhraseKey
+from voicebus_tts.ports import PcmChunk, Sentence
+from voicebus_tts.voices import VoiceChoice
+
+
+class Counting:
+    """Speaks any text as two small chunks, counting what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    async def synthesize(self, sentence: Sentence, *, voice: str) -> AsyncIterator[PcmChunk]:
+        self.asked.append((sentence.text, voice))
+        for value in (1, 2):
+            yield PcmChunk(samples=np.full(160, value, np.int16), sample_rate=16_000)
+
+
+def directory(*agents: AgentSpec) -> AgentDirectory:
+    known = AgentDirectory()
+    for spec in agents:
+        known.heard(envelope(AgentConfigured(agent=spec), call_id=spec.agent_id, producer="t"))
+    return known
+
+
+def agent(agent_id: str, **tts: str) -> AgentSpec:
+    return AgentSpec(agent_id=agent_id, name=agent_id, tts=TextToSpeech.model_validate(tts))
+
+
+def test_each_agent_is_spoken_by_its_provider_and_voice_where_offered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    espeak, cartesia = Counting(), Counting()
+    choice = VoiceChoice(
+        default="espeak",
+        synthesizers={"espeak": espeak, "cartesia": cartesia},
+        voices={"espeak": "en-us", "cartesia": "katie"},
+        agents=directory(
+            agent("fancy", provider="cartesia", voice="voice-42"),
+            agent("plain", provider="cartesia"),
+            agent("british", voice="en-gb"),
+            agent("chatty", provider="openai", voice="alloy"),
+        ),
+    )
+    picked = {
+        a: (v.provider, v.name, v.synthesizer)
+        for a in ("fancy", "plain", "british", "chatty", "unknown")
+        for v in [choice.of(a)]
+    }
+    assert picked == {
+        "fancy": ("cartesia", "voice-42", cartesia),
+        "plain": ("cartesia", "katie", cartesia),
+        "british": ("espeak", "en-gb", espeak),  # no provider named: the default's voice
+        # Not offered (no key here): the default, with its own voice, not OpenAI's.
+        "chatty": ("espeak", "en-us", espeak),
+        "unknown": ("espeak", "en-us", espeak),
+    }
+    with caplog.at_level(logging.WARNING, logger="voicebus_tts"):
+        choice.of("chatty")
+        choice.of("chatty")
+    assert caplog.text.count("wants TTS provider openai") <= 1
+
+
+async def spoken(cache: PhraseCache, text: str, voice: str = "v", *, take: int = 99) -> int:
+    stream = cache.synthesize(Sentence(text, "r", last=True), voice=voice)
+    chunks = []
+    async for chunk in stream:
+        chunks.append(chunk)
+        if len(chunks) == take:
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    return len(chunks)
+
+
+async def test_a_repeated_phrase_is_synthesized_once_per_provider_voice_and_text() -> None:
+    inner = Counting()
+    phrases: Lru[PhraseKey, tuple[PcmChunk, ...]] = Lru(size=8)
+    cache = PhraseCache(inner, provider="espeak", phrases=phrases, max_chars=20)
+
+    assert await spoken(cache, "One moment, please.") == 2
+    assert await spoken(cache, "One moment, please.") == 2  # from memory
+    await spoken(cache, "One moment, please.", voice="other")
+    await spoken(cache, "A sentence far too long to be a phrase that repeats.")
+    await spoken(cache, "A sentence far too long to be a phrase that repeats.")
+    await spoken(cache, "Cut short.", take=1)  # closed early: not kept
+    await spoken(cache, "Cut short.")
+
+    assert inner.asked == [
+        ("One moment, please.", "v"),
+        ("One moment, please.", "other"),
+        ("A sentence far too long to be a phrase that repeats.", "v"),
+        ("A sentence far too long to be a phrase that repeats.", "v"),
+        ("Cut short.", "v"),
+        ("Cut short.", "v"),
+    ]
