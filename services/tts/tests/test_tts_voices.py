@@ -7,14 +7,22 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from voicebus_contracts import envelope
+from voicebus_audio import to_mono_pcm16
+from voicebus_contracts import TELEPHONE, AudioFormat, ReplyTextChunk, envelope
 from voicebus_contracts.agents import AgentConfigured, AgentSpec, TextToSpeech
+from voicebus_devstack.fake_openai import FakeOpenAI
 from voicebus_runtime.agents import AgentDirectory
+from voicebus_tts.app import synthesizers_for
+from voicebus_tts.core import Speaker
+from voicebus_tts.deepgram_speech import DeepgramSynthesizer
 from voicebus_tts.lru import Lru
+from voicebus_tts.openai_speech import OpenAiSynthesizer
 from voicebus_tts.phrases import PhraseCache, PhraseKey
 from voicebus_tts.ports import PcmChunk, Sentence
-from voicebus_tts.voices import VoiceChoice
+from voicebus_tts.settings import TtsSettings
+from voicebus_tts.voices import Voice, VoiceChoice
 
 
 class Counting:
@@ -106,3 +114,51 @@ async def test_a_repeated_phrase_is_synthesized_once_per_provider_voice_and_text
         ("Cut short.", "v"),
         ("Cut short.", "v"),
     ]
+
+
+def test_a_cloud_provider_is_offered_where_its_key_is_set_and_required_when_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("DEEPGRAM_API_KEY", "dg-test")
+    monkeypatch.delenv("CARTESIA_API_KEY", raising=False)
+    offered = synthesizers_for(TtsSettings())
+    assert sorted(offered) == ["deepgram", "espeak", "openai"]
+    assert isinstance(offered["openai"], OpenAiSynthesizer)
+    assert isinstance(offered["deepgram"], DeepgramSynthesizer)
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(ValidationError, match="OPENAI_API_KEY must be set"):
+        TtsSettings(provider="openai")
+
+
+@pytest.mark.parametrize(
+    "audio_out", [TELEPHONE, AudioFormat(encoding="pcm16", sample_rate=16_000)]
+)
+async def test_a_cloud_voice_reaches_the_call_in_its_format_with_its_tone_intact(
+    audio_out: AudioFormat,
+) -> None:
+    async with FakeOpenAI() as fake:
+        voice = Voice(
+            "openai",
+            "alloy",
+            OpenAiSynthesizer(fake.api_key, base_url=fake.base_url),
+        )
+        chunk = ReplyTextChunk(
+            reply_id="r", in_reply_to=None, seq=0, text="Your table is booked.", last=True
+        )
+        text = envelope(chunk, call_id="CA1", producer="agent")
+        sent = [
+            env.event.audio
+            async for env in Speaker(chunk_ms=200).speak(text, audio_out, voice=voice)
+        ]
+
+    heard = to_mono_pcm16(b"".join(sent), audio_out).astype(np.float64)
+    expected_s = fake.voice.ms_per_char * len(chunk.text) / 1000  # the fake's tone length
+    assert len(heard) / audio_out.sample_rate == pytest.approx(expected_s, abs=0.01)
+    spectrum = np.abs(np.fft.rfft(heard))
+    peak_hz = np.argmax(spectrum) * audio_out.sample_rate / len(heard)
+    assert peak_hz == pytest.approx(440, abs=3)  # 24 kHz in, resampled without aliasing
+    # No click where chunks join: no step between samples steeper than the tone's own.
+    steepest = 2 * np.sin(np.pi * 440 / audio_out.sample_rate) * np.abs(heard).max()
+    assert np.abs(np.diff(heard)).max() < 1.2 * steepest

@@ -21,9 +21,11 @@ from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
 from voicebus_tts.core import PRODUCER, Speaker
+from voicebus_tts.deepgram_speech import DeepgramSynthesizer
 from voicebus_tts.espeak import EspeakSynthesizer, synthesize_pcm
 from voicebus_tts.instant import InstantSynthesizer
 from voicebus_tts.lru import Lru
+from voicebus_tts.openai_speech import OpenAiSynthesizer
 from voicebus_tts.phrases import PhraseCache, PhraseKey
 from voicebus_tts.ports import CallRoutes, PcmChunk, SpeechSynthesizer
 from voicebus_tts.routes import CachedRoutes
@@ -129,6 +131,12 @@ def synthesizers_for(settings: TtsSettings) -> dict[str, SpeechSynthesizer]:
     offered: dict[str, SpeechSynthesizer] = {
         "espeak": EspeakSynthesizer(rate_wpm=settings.rate_wpm)
     }
+    if key := settings.api_key("openai"):
+        offered["openai"] = OpenAiSynthesizer(
+            key, model=settings.openai_model, base_url=settings.openai_url
+        )
+    if key := settings.api_key("deepgram"):
+        offered["deepgram"] = DeepgramSynthesizer(key, base_url=settings.deepgram_url)
     return offered
 
 

@@ -81,8 +81,8 @@ class SpeechStream:
     audio_bytes: int = 0
     """The whole speech's size, sent or not."""
     sent_bytes: int = 0
-    ended: bool = False
-    """The fake stopped sending: the speech is all sent, or the client went away first."""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the fake stops sending: the speech is all sent, or the client went away first."""
 
     async def send(self, audio: bytes, voice: FakeVoice) -> AsyncIterator[bytes]:
         """Stream `audio` in `voice`'s pieces and pauses, counting what went out."""
@@ -96,7 +96,7 @@ class SpeechStream:
                 yield piece
                 self.sent_bytes += len(piece)
         finally:  # also when the server cancels the stream because the client hung up
-            self.ended = True
+            self.ended.set()
 
 
 @dataclass
