@@ -15,6 +15,7 @@ from voicebus_contracts.agents import AgentConfigured, AgentSpec, TextToSpeech
 from voicebus_devstack.fake_openai import FakeOpenAI
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_tts.app import synthesizers_for
+from voicebus_tts.cartesia import CartesiaSynthesizer
 from voicebus_tts.core import Speaker
 from voicebus_tts.deepgram_speech import DeepgramSynthesizer
 from voicebus_tts.lru import Lru
@@ -121,9 +122,10 @@ def test_a_cloud_provider_is_offered_where_its_key_is_set_and_required_when_conf
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("DEEPGRAM_API_KEY", "dg-test")
-    monkeypatch.delenv("CARTESIA_API_KEY", raising=False)
+    monkeypatch.setenv("CARTESIA_API_KEY", "sk_car_test")
     offered = synthesizers_for(TtsSettings())
-    assert sorted(offered) == ["deepgram", "espeak", "openai"]
+    assert sorted(offered) == ["cartesia", "deepgram", "espeak", "openai"]
+    assert isinstance(offered["cartesia"], CartesiaSynthesizer)
     assert isinstance(offered["openai"], OpenAiSynthesizer)
     assert isinstance(offered["deepgram"], DeepgramSynthesizer)
 

@@ -20,6 +20,7 @@ from voicebus_runtime.lanes import CallLanes
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
+from voicebus_tts.cartesia import CartesiaSynthesizer
 from voicebus_tts.core import PRODUCER, Speaker
 from voicebus_tts.deepgram_speech import DeepgramSynthesizer
 from voicebus_tts.espeak import EspeakSynthesizer, synthesize_pcm
@@ -131,6 +132,10 @@ def synthesizers_for(settings: TtsSettings) -> dict[str, SpeechSynthesizer]:
     offered: dict[str, SpeechSynthesizer] = {
         "espeak": EspeakSynthesizer(rate_wpm=settings.rate_wpm)
     }
+    if key := settings.api_key("cartesia"):
+        offered["cartesia"] = CartesiaSynthesizer(
+            key, model=settings.cartesia_model, base_url=settings.cartesia_url
+        )
     if key := settings.api_key("openai"):
         offered["openai"] = OpenAiSynthesizer(
             key, model=settings.openai_model, base_url=settings.openai_url
@@ -180,7 +185,8 @@ def create_app(*, bus: BusSettings, settings: TtsSettings) -> FastStream:
     redis = Redis.from_url(bus.redis_url)
     routes = CachedRoutes(registry=CallRegistry(redis), size=settings.route_cache_size)
     agents = AgentDirectory()
-    voices = voices_for(settings, synthesizers_for(settings), agents)
+    offered = synthesizers_for(settings)
+    voices = voices_for(settings, offered, agents)
     lanes = CallLanes()
     speaker = Speaker(chunk_ms=settings.chunk_ms)
     broker = create_broker(bus=bus, speaker=speaker, routes=routes, voices=voices, lanes=lanes)
@@ -195,7 +201,9 @@ def create_app(*, bus: BusSettings, settings: TtsSettings) -> FastStream:
             log.warning("stopped with sentences still being spoken (they are spoken again)")
 
     @app.after_shutdown
-    async def close_redis() -> None:
+    async def close_connections() -> None:
         await redis.aclose()
+        if isinstance(cartesia := offered.get("cartesia"), CartesiaSynthesizer):
+            await cartesia.aclose()  # its one WebSocket
 
     return app

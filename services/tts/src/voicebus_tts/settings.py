@@ -38,9 +38,9 @@ class TtsSettings(BaseSettings):
     rate_wpm: int = Field(default=175, ge=80, le=450)
     """Speaking rate in words per minute (eSpeak NG accepts 80 to 450)."""
     cartesia_api_key: SecretStr | None = _key("CARTESIA_API_KEY")
-    cartesia_voice: str = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
-    """Cartesia voice id for agents that name none (Cartesia's "Katie")."""
-    cartesia_model: str = "sonic-2"
+    cartesia_voice: str = "a0e99841-438c-4a64-b679-ae501e7d6091"
+    """Cartesia voice id for agents that name none (the one Cartesia's SDK examples use)."""
+    cartesia_model: str = "sonic-3.5"
     cartesia_url: str | None = None
     """Cartesia's API base URL; unset, Cartesia's own (a local fake in tests)."""
     openai_api_key: SecretStr | None = _key("OPENAI_API_KEY")
