@@ -11,12 +11,8 @@ import numpy.typing as npt
 import pytest
 
 from voicebus_devstack.fake_openai import FakeOpenAI, FakeVoice
-from voicebus_tts.openai_speech import (
-    SAMPLE_RATE,
-    Linear16Decoder,
-    OpenAiSpeechError,
-    OpenAiSynthesizer,
-)
+from voicebus_tts.openai_speech import SAMPLE_RATE, OpenAiSpeechError, OpenAiSynthesizer
+from voicebus_tts.pcm import Linear16Decoder
 from voicebus_tts.ports import PcmChunk, Sentence, SpeechSynthesizer
 
 TEXT = "Hello there, how can I help you today?"

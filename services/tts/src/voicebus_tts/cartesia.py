@@ -57,7 +57,7 @@ from cartesia.types.websocket_client_event_param import (
 from cartesia.types.websocket_response import Chunk, Done, Error, FlushDone, WebsocketResponse
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from voicebus_tts.openai_speech import Linear16Decoder
+from voicebus_tts.pcm import Linear16Decoder
 from voicebus_tts.ports import PcmChunk, Sentence
 
 log = logging.getLogger(__name__)

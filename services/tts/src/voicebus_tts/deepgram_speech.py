@@ -19,7 +19,7 @@ from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError
 from deepgram.environment import DeepgramClientEnvironment
 
-from voicebus_tts.openai_speech import Linear16Decoder
+from voicebus_tts.pcm import Linear16Decoder
 from voicebus_tts.ports import PcmChunk, Sentence
 
 LINEAR16_RATES = frozenset({8_000, 16_000, 24_000, 32_000, 48_000})
