@@ -164,3 +164,22 @@ async def test_a_cloud_voice_reaches_the_call_in_its_format_with_its_tone_intact
     # No click where chunks join: no step between samples steeper than the tone's own.
     steepest = 2 * np.sin(np.pi * 440 / audio_out.sample_rate) * np.abs(heard).max()
     assert np.abs(np.diff(heard)).max() < 1.2 * steepest
+
+
+async def test_numbers_money_and_emails_are_spoken_as_words_by_every_voice() -> None:
+    counting = Counting()
+    chunk = ReplyTextChunk(
+        reply_id="r", in_reply_to=None, seq=0, text="It costs $12.50, write to a@b.com.", last=True
+    )
+    text = envelope(chunk, call_id="CA1", producer="agent")
+    voice = Voice("cartesia", "voice-42", counting, language="en-us")
+    async for _ in Speaker(chunk_ms=200).speak(text, TELEPHONE, voice=voice):
+        pass
+    assert counting.asked == [
+        ("It costs twelve dollars and fifty cents, write to a at b dot com.", "voice-42")
+    ]
+    british = directory(AgentSpec(agent_id="uk", name="UK", stt={"language": "en-gb"}))
+    choice = VoiceChoice(
+        default="espeak", synthesizers={"espeak": counting}, voices={"espeak": "en"}, agents=british
+    )
+    assert (choice.of("uk").language, choice.of("other").language) == ("en-gb", "en")

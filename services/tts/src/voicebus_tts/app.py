@@ -176,6 +176,7 @@ def voices_for(
         synthesizers=cached,
         voices={p: default_voices[p] for p in cached},
         agents=agents,
+        language=settings.language,
     )
 
 

@@ -21,6 +21,7 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
+from voicebus_tts.normalize import speakable
 from voicebus_tts.ports import PcmChunk, Sentence
 from voicebus_tts.voices import Voice
 
@@ -106,7 +107,9 @@ class Speaker:
                 event_id=derived_id(env.event_id, f"audio-{seq}"),
             )
 
-        sentence = Sentence(text=text.text, reply_id=text.reply_id, last=text.last)
+        # Numbers, dates, emails... as they are said, for every provider (and the phrase cache).
+        spoken = speakable(text.text, language=voice.language)
+        sentence = Sentence(text=spoken, reply_id=text.reply_id, last=text.last)
         stream = voice.synthesizer.synthesize(sentence, voice=voice.name)
         try:
             async for pcm in stream:

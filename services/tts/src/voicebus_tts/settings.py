@@ -35,6 +35,10 @@ class TtsSettings(BaseSettings):
     at 175 words per minute); a text chunk's tone never lasts more than 10 s."""
     voice: str = "en-us"
     """eSpeak NG voice the replies are spoken with (unless their agent names one)."""
+    language: str = "en-us"
+    """The language replies are in, unless their agent's STT language says otherwise: numbers,
+    dates, times, money, emails and the like are written out for it (English only, so far;
+    the region decides how numeric dates read: en-gb reads 3/4 as the third of April)."""
     rate_wpm: int = Field(default=175, ge=80, le=450)
     """Speaking rate in words per minute (eSpeak NG accepts 80 to 450)."""
     cartesia_api_key: SecretStr | None = _key("CARTESIA_API_KEY")

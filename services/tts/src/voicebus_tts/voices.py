@@ -19,6 +19,8 @@ class Voice:
     name: str
     """The provider's name for the voice."""
     synthesizer: SpeechSynthesizer
+    language: str = "en"
+    """What the voice speaks: numbers, dates and the like are written out for it."""
 
 
 class VoiceChoice:
@@ -33,6 +35,7 @@ class VoiceChoice:
         synthesizers: Mapping[str, SpeechSynthesizer],
         voices: Mapping[str, str],
         agents: AgentDirectory | None = None,
+        language: str = "en",
     ) -> None:
         if default not in synthesizers:
             raise ValueError(f"no synthesizer for the default provider {default!r}")
@@ -41,6 +44,8 @@ class VoiceChoice:
         self._voices = dict(voices)
         self._agents = agents or AgentDirectory()
         self._warned: set[tuple[str, str]] = set()
+        self._language = language
+        """The language of agents that name none (their STT language, when they do)."""
 
     @property
     def providers(self) -> list[str]:
@@ -65,4 +70,10 @@ class VoiceChoice:
         # The agent's voice belongs to the provider it named (or, naming none, the default's).
         own = wanted is not None and (wanted.provider or self._default) == provider
         name = (wanted.voice if own and wanted else None) or self._voices[provider]
-        return Voice(provider=provider, name=name, synthesizer=self._synthesizers[provider])
+        language = (agent.stt.language if agent else None) or self._language
+        return Voice(
+            provider=provider,
+            name=name,
+            synthesizer=self._synthesizers[provider],
+            language=language,
+        )
