@@ -250,6 +250,8 @@ class AgentSpec(_Section):
     knowledge_base: KnowledgeBaseUse | None = None
     workflow: Workflow | None = None
     voicemail: Voicemail = Voicemail()
+    recording: bool = True
+    """Each call is recorded as a stereo WAV (the caller left, the agent right); False: none."""
 
     @field_validator("tools")
     @classmethod
