@@ -165,7 +165,8 @@ async def test_a_caller_turn_comes_out_as_speech_events_and_one_utterance(
     assert utterance.format == SPEECH_16K
     assert len(utterance.audio) == 32 * utterance.duration_ms
     spoken_ms = stop.audio_offset_ms - start.audio_offset_ms
-    assert spoken_ms + 300 <= utterance.duration_ms <= spoken_ms + 500  # pre-roll and tail
+    around = MediaSettings().preroll_ms + MediaSettings().trailing_silence_ms
+    assert spoken_ms + around - 200 <= utterance.duration_ms <= spoken_ms + around + 100
 
     stamps = utterances[0].stamps
     assert stamps == speech_events[1].stamps

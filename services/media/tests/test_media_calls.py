@@ -102,9 +102,12 @@ def test_a_turn_of_a_telephone_call_comes_out_as_speech_events_and_one_utterance
     assert abs(stopped.audio_offset_ms - 2_500) <= 64
     assert utterance.format == SPEECH_16K
     assert len(utterance.audio) == utterance.duration_ms * 32
-    assert 1_500 + 300 <= utterance.duration_ms <= 1_500 + 500  # pre-roll and trailing silence
+    around = MediaSettings().preroll_ms + MediaSettings().trailing_silence_ms
+    assert 1_500 + around - 200 <= utterance.duration_ms <= 1_500 + around + 100  # pre-roll, tail
     assert utterance.speech_end_ms is not None
-    assert abs(utterance.speech_end_ms - (200 + 1_500)) <= 64  # pre-roll and speech
+    assert (
+        abs(utterance.speech_end_ms - (MediaSettings().preroll_ms + 1_500)) <= 64
+    )  # pre-roll, speech
     assert all(env.call_id == "call-1" and env.producer == "media" for env in out)
 
 

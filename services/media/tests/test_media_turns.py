@@ -13,6 +13,9 @@ from voicebus_media.settings import MediaSettings
 from voicebus_media.turns import TurnDetector, TurnEnded, TurnEvent, TurnGrew, TurnStarted
 
 WINDOW = 512
+PREROLL = MediaSettings().preroll_ms * 16
+"""Samples kept from before the speech."""
+TRAILING = MediaSettings().trailing_silence_ms * 16
 WINDOW_MS = 32
 FRAME = 320
 """Samples per 20 ms frame at 16 kHz, the way a call's audio arrives."""
@@ -72,10 +75,10 @@ def test_a_turn_starts_after_min_speech_and_ends_after_the_silence_window() -> N
     assert ended.speech_offset_ms == 20 * WINDOW_MS
     assert ended.speech_end_offset_ms == 50 * WINDOW_MS
     # 200 ms pre-roll + 30 speech windows + 200 ms trailing silence
-    assert len(ended.audio) == 3200 + 30 * WINDOW + 3200
-    assert ended.audio[3200] == 20  # the first speech window follows the pre-roll
-    assert ended.audio[0] == (20 * WINDOW - 3200) // WINDOW
-    assert ended.audio[-1] == (50 * WINDOW + 3200 - 1) // WINDOW
+    assert len(ended.audio) == PREROLL + 30 * WINDOW + TRAILING
+    assert ended.audio[PREROLL] == 20  # the first speech window follows the pre-roll
+    assert ended.audio[0] == (20 * WINDOW - PREROLL) // WINDOW
+    assert ended.audio[-1] == (50 * WINDOW + TRAILING - 1) // WINDOW
     assert ended.speech_ended_at == frame_heard_at(50)
 
 
@@ -167,7 +170,7 @@ def test_how_audio_is_chunked_does_not_change_the_turn(frame: int) -> None:
     assert [type(e) for e in events] == [TurnStarted, TurnGrew, TurnGrew, TurnEnded]
     ended = events[-1]
     assert isinstance(ended, TurnEnded)
-    assert len(ended.audio) == 3200 + 30 * WINDOW + 3200
+    assert len(ended.audio) == PREROLL + 30 * WINDOW + TRAILING
 
 
 def test_offsets_count_from_where_listening_started() -> None:
@@ -190,12 +193,12 @@ def test_a_turn_goes_out_as_it_grows_and_whole_when_the_caller_pauses() -> None:
     # Once the turn is sure (min_speech_ms), then every 320 ms while speaking, and once
     # 200 ms (7 windows) into the silence.
     assert [g.paused for g in grown] == [False, False, False, True]
-    assert [len(g.audio) for g in grown[:-1]] == [3200 + 7 * WINDOW, 10 * WINDOW, 10 * WINDOW]
+    assert [len(g.audio) for g in grown[:-1]] == [PREROLL + 7 * WINDOW, 10 * WINDOW, 10 * WINDOW]
     so_far = np.concatenate([g.audio for g in grown])
-    assert len(so_far) == 3200 + 30 * WINDOW + 7 * WINDOW
+    assert len(so_far) == PREROLL + 30 * WINDOW + 7 * WINDOW
     # The chunks are the turn's audio: the utterance is their beginning, all its speech in.
     np.testing.assert_array_equal(so_far[: len(ended.audio)], ended.audio)
-    assert ended.speech_end_ms == (3200 + 30 * WINDOW) // 16
+    assert ended.speech_end_ms == (PREROLL + 30 * WINDOW) // 16
     assert events.index(grown[-1]) < events.index(ended)
 
 

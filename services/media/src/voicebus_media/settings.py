@@ -33,8 +33,11 @@ class MediaSettings(BaseSettings):
     partial_interval_ms: int = Field(default=1000, ge=0, le=10_000)
     """While the caller speaks, their audio goes to speech recognition this often, for partial
     transcripts; 0 sends none."""
-    preroll_ms: int = Field(default=200, ge=0, le=2_000)
-    """Audio kept from before the detected speech start, so the utterance keeps its onset."""
+    preroll_ms: int = Field(default=500, ge=0, le=2_000)
+    """Audio kept from before the detected speech start, so the utterance keeps its onset. The
+    onset of a soft first syllable is sometimes confirmed 300-400 ms into it: with 200 ms kept,
+    the utterance then began mid-word, and Whisper heard "Please book a table..." as "I'll see
+    you in the next video." in one frame alignment out of five."""
     trailing_silence_ms: int = Field(default=200, ge=0)
     """Silence after the last speech included at the end of the utterance."""
     idle_call_timeout_s: float = Field(default=120.0, gt=0.0)
