@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from voicebus_analytics.app import Service, create_service
 from voicebus_analytics.migrate import MIGRATIONS
 from voicebus_analytics.recorder import Recorder
 from voicebus_analytics.sql_store import SqlCallStore
@@ -27,6 +29,7 @@ from voicebus_contracts import (
     envelope,
 )
 from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS, Topic
+from voicebus_runtime.settings import BusSettings
 from voicebus_sql.engine import create_engine
 
 Delivery = tuple[Topic, Envelope[Any]]
@@ -55,6 +58,19 @@ async def store(database_url: str) -> AsyncIterator[SqlCallStore]:
     engine = create_engine(database_url)
     yield SqlCallStore(engine=engine)
     await engine.dispose()
+
+
+@pytest.fixture
+def service(store: SqlCallStore) -> Service:
+    return create_service(store, bus=BusSettings())
+
+
+@pytest.fixture
+async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """The service's HTTP API (its lifespan, hence its consumers, not started)."""
+    transport = httpx.ASGITransport(app=service.api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as client:
+        yield client
 
 
 Record = Callable[..., Awaitable[None]]

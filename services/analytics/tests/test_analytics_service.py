@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from voicebus_analytics.app import Service, create_service
 from voicebus_analytics.ports import CallStore
 from voicebus_analytics.records import CallerTurn
-from voicebus_analytics.sql_store import SqlCallStore
 from voicebus_contracts import ToolCalled, ToolReturned, envelope
 from voicebus_contracts.topics import TOOLS
 from voicebus_runtime.bus import publish
@@ -25,21 +24,9 @@ T0 = 1_750_000_000.0
 
 
 @pytest.fixture
-def service(store: SqlCallStore) -> Service:
-    return create_service(store, bus=BusSettings())
-
-
-@pytest.fixture
 async def bus(service: Service) -> AsyncIterator[KafkaBroker]:
     async with TestKafkaBroker(service.broker) as broker:
         yield broker
-
-
-@pytest.fixture
-async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=service.api)
-    async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as client:
-        yield client
 
 
 async def test_a_whole_call_delivered_twice_is_served_once(
@@ -87,6 +74,8 @@ async def test_a_whole_call_delivered_twice_is_served_once(
                 "ended_at": "2025-06-15T15:06:42Z",
                 "in_reply_to": None,
                 "latency": None,
+                "waterfall": None,
+                "interrupted": False,
             },
             {
                 "role": "agent",
@@ -103,8 +92,17 @@ async def test_a_whole_call_delivered_twice_is_served_once(
                     "send_ms": 100.0,
                     "voice_to_voice_ms": 1400.0,
                 },
+                "waterfall": [
+                    {"stage": "endpoint", "by": "media", "start_ms": 0.0, "duration_ms": 500.0},
+                    {"stage": "stt", "by": "stt", "start_ms": 500.0, "duration_ms": 300.0},
+                    {"stage": "first_text", "by": "agent", "start_ms": 800.0, "duration_ms": 200.0},
+                    {"stage": "first_audio", "by": "tts", "start_ms": 1000.0, "duration_ms": 300.0},
+                    {"stage": "send", "by": "gateway", "start_ms": 1300.0, "duration_ms": 100.0},
+                ],
+                "interrupted": False,
             },
         ],
+        "interruptions": 0,
     }
 
 

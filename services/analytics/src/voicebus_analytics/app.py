@@ -6,22 +6,29 @@ the topics, starts the consumers and the heartbeat.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, cast
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from faststream.kafka import KafkaBroker
 
-from voicebus_analytics.ports import CallStore
+from voicebus_analytics.ports import CallFilter, CallStore
 from voicebus_analytics.recorder import RecordedEvent, Recorder
+from voicebus_analytics.recordings import recordings_router
 from voicebus_analytics.settings import Settings
 from voicebus_analytics.sql_store import SqlCallStore
-from voicebus_analytics.views import CallDetail, CallSummary
-from voicebus_contracts import Envelope
+from voicebus_analytics.views import CallDetail, CallExport, CallStatus, CallSummary, Summary
+from voicebus_contracts import Envelope, Transport
 from voicebus_contracts.topics import ALL_TOPICS, CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.heartbeat import Heartbeat
@@ -33,6 +40,9 @@ log = logging.getLogger(__name__)
 SERVICE = "analytics"
 GROUP = "analytics"
 MAX_PAGE = 200
+MAX_SEARCH_CHARS = 200
+CSV_FILENAME = "calls.csv"
+CSV_CHUNK_CHARS = 16 * 1024
 
 RECORDED_TOPICS = (CALLS, TRANSCRIPTS, REPLIES, PLAYBACK, TOOLS)
 
@@ -66,26 +76,127 @@ def _store(request: Request) -> CallStore:
 
 Store = Annotated[CallStore, Depends(_store)]
 
+
+def _matching(
+    *,
+    agent_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    status: CallStatus | None = None,
+    transport: Transport | None = None,
+    started_after: Annotated[
+        datetime | None,
+        Query(description="Calls started at or after this instant (ISO 8601; UTC if no offset)"),
+    ] = None,
+    started_before: Annotated[
+        datetime | None,
+        Query(description="Calls started before this instant (ISO 8601; UTC if no offset)"),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_SEARCH_CHARS,
+            description="Calls in which either side said this (any letter case)",
+        ),
+    ] = None,
+) -> CallFilter:
+    """The calls a request asks about, from its query."""
+    after, before = _utc(started_after), _utc(started_before)
+    if after is not None and before is not None and after >= before:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "started_before"),
+                    "msg": "started_before must be later than started_after",
+                    "input": before.isoformat(),
+                }
+            ]
+        )
+    return CallFilter(
+        agent_id=agent_id,
+        status=status,
+        transport=transport,
+        started_after=after,
+        started_before=before,
+        text=q,
+    )
+
+
+def _utc(instant: datetime | None) -> datetime | None:
+    """`instant`, taken as UTC when it says no offset."""
+    if instant is None or instant.tzinfo is not None:
+        return instant
+    return instant.replace(tzinfo=UTC)
+
+
+Matching = Annotated[CallFilter, Depends(_matching)]
+
 calls = APIRouter(prefix="/api/calls", tags=["calls"])
 
 
 @calls.get("")
 async def list_calls(
     store: Store,
+    matching: Matching,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[CallSummary]:
-    """Calls, newest first."""
-    return await store.calls(limit=limit, offset=offset)
+    """Calls, newest first: those matching every filter given."""
+    return await store.calls(matching, limit=limit, offset=offset)
 
 
 @calls.get("/{call_id}", responses={404: {"description": "No call with this id was recorded"}})
 async def get_call(call_id: str, store: Store) -> CallDetail:
-    """One call with its turns in conversation order, and each agent turn's latency."""
+    """One call with its turns in conversation order, each agent turn's latency and its
+    waterfall, and the replies the caller cut off."""
     call = await store.call(call_id)
     if call is None:
         raise HTTPException(status_code=404, detail=f"no call {call_id!r} was recorded")
     return call
+
+
+exports = APIRouter(tags=["calls"])
+
+
+@exports.get(
+    "/api/calls.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per call"}},
+)
+async def export_calls(store: Store, matching: Matching) -> StreamingResponse:
+    """Every call matching the filters, newest first, as CSV: its record, its number of turns,
+    of interruptions and its median voice-to-voice latency."""
+    return StreamingResponse(
+        _csv(store.export(matching)),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{CSV_FILENAME}"'},
+    )
+
+
+async def _csv(rows: AsyncIterator[CallExport]) -> AsyncIterator[str]:
+    """`rows` as CSV lines: a header naming the fields, then a line per row, sent a few KiB at
+    a time."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(CallExport.model_fields))
+    writer.writeheader()
+    async for row in rows:
+        writer.writerow(row.model_dump(mode="json"))
+        if buffer.tell() >= CSV_CHUNK_CHARS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+figures = APIRouter(prefix="/api/analytics", tags=["analytics"])
+
+
+@figures.get("/summary")
+async def summarize_calls(store: Store, matching: Matching) -> Summary:
+    """Latency percentiles per stage, calls per day, durations, the interruption rate and the
+    outcomes of the calls matching the filters (of the newest of them when too many match: see
+    `capped`)."""
+    return await store.summary(matching)
 
 
 @dataclass(frozen=True)
@@ -97,7 +208,9 @@ class Service:
     broker: KafkaBroker
 
 
-def create_service(store: CallStore, *, bus: BusSettings) -> Service:
+def create_service(
+    store: CallStore, *, bus: BusSettings, recordings: Path | None = None
+) -> Service:
     """The API over `store`; its lifespan provisions the topics, consumes into `store`, beats."""
     broker = create_broker(Recorder(store=store), bus=bus)
     heartbeat = Heartbeat(
@@ -120,6 +233,10 @@ def create_service(store: CallStore, *, bus: BusSettings) -> Service:
     api = FastAPI(title="voicebus analytics", lifespan=run_consumers)
     api.state.store = store
     api.include_router(calls)
+    api.include_router(exports)
+    api.include_router(figures)
+    if recordings is not None:
+        api.include_router(recordings_router(recordings))
     return Service(api=api, broker=broker)
 
 
@@ -128,7 +245,9 @@ async def serve(*, settings: Settings, bus: BusSettings) -> None:
     log.info("recording calls in %s", redacted(settings.database_url))
     engine = create_engine(settings.database_url)
     try:
-        service = create_service(SqlCallStore(engine=engine), bus=bus)
+        service = create_service(
+            SqlCallStore(engine=engine), bus=bus, recordings=settings.recordings
+        )
         server = uvicorn.Server(
             uvicorn.Config(service.api, host=settings.host, port=settings.port, log_config=None)
         )

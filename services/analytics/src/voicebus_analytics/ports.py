@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from voicebus_analytics.records import (
@@ -9,11 +12,31 @@ from voicebus_analytics.records import (
     CallClosed,
     CallerTurn,
     CallOpened,
+    ReplyInterrupted,
     ReplyPlayback,
     ReplyText,
     WorkflowProgress,
 )
-from voicebus_analytics.views import CallDetail, CallSummary
+from voicebus_analytics.views import CallDetail, CallExport, CallStatus, CallSummary, Summary
+from voicebus_contracts import Transport
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """Which calls a question is about: those meeting every condition given (None: any)."""
+
+    agent_id: str | None = None
+    status: CallStatus | None = None
+    transport: Transport | None = None
+    started_after: datetime | None = None
+    """Calls started at or after this instant."""
+    started_before: datetime | None = None
+    """Calls started before this instant."""
+    text: str | None = None
+    """Calls in which either side said this, in any letter case."""
+
+
+ANY_CALL = CallFilter()
 
 
 class CallStore(Protocol):
@@ -43,10 +66,25 @@ class CallStore(Protocol):
 
     async def record_playback(self, playback: ReplyPlayback) -> None: ...
 
-    async def calls(self, *, limit: int, offset: int) -> list[CallSummary]:
-        """Calls, newest first."""
+    async def record_interruption(self, interruption: ReplyInterrupted) -> None:
+        """Mark the reply's agent turn interrupted, ended when it was cancelled."""
+        ...
+
+    async def calls(
+        self, matching: CallFilter = ANY_CALL, *, limit: int, offset: int
+    ) -> list[CallSummary]:
+        """The calls `matching`, newest first."""
         ...
 
     async def call(self, call_id: str) -> CallDetail | None:
         """The call with its turns in conversation order, or None if it is unknown."""
+        ...
+
+    def export(self, matching: CallFilter = ANY_CALL) -> AsyncIterator[CallExport]:
+        """Every call `matching`, newest first, with the figures of its turns: read a batch at a
+        time as they are consumed, so an export of any size fits in memory."""
+        ...
+
+    async def summary(self, matching: CallFilter = ANY_CALL) -> Summary:
+        """The figures of the calls `matching` (of the newest of them, when too many match)."""
         ...

@@ -16,6 +16,7 @@ from voicebus_analytics.records import (
     CallClosed,
     CallerTurn,
     CallOpened,
+    ReplyInterrupted,
     ReplyPlayback,
     ReplyText,
     WorkflowProgress,
@@ -118,6 +119,10 @@ class Recorder:
                         latency=LatencyBreakdown.of(stamps),
                     )
                 )
+            case ReplyCancelled() as cancelled:
+                await self._store.record_interruption(
+                    ReplyInterrupted(call_id=call_id, reply_id=cancelled.reply_id, at=created_at)
+                )
             case CallAnsweredBy() as answered:
                 await self._store.record_answer(
                     CallAnswered(call_id=call_id, answered_by=answered.answered_by)
@@ -132,13 +137,8 @@ class Recorder:
                     )
                 )
             case (
-                CallStatusChanged()
-                | DtmfReceived()
-                | ReplyCancelled()
-                | ReplyPaused()
-                | ToolCalled()
-                | ToolReturned()
+                CallStatusChanged() | DtmfReceived() | ReplyPaused() | ToolCalled() | ToolReturned()
             ):
-                pass  # statuses, key presses, interruptions and tool calls: not on record yet
+                pass  # statuses, key presses, paused playbacks and tool calls: not on record yet
             case _:
                 assert_never(env.event)

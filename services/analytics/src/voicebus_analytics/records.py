@@ -83,3 +83,12 @@ class ReplyPlayback:
     created_at: datetime
     stamps: StageStamps
     latency: LatencyBreakdown
+
+
+@dataclass(frozen=True)
+class ReplyInterrupted:
+    """The caller cut into a reply, and it was cancelled at `at`."""
+
+    call_id: str
+    reply_id: str
+    at: datetime

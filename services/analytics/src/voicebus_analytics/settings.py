@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -17,3 +19,10 @@ class Settings(DatabaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=1, le=65535)
+    recordings_dir: Path | None = Field(default=None, validation_alias="VOICEBUS_RECORDINGS_DIR")
+    """Where the gateway writes the calls' recordings (the same directory, shared); unset:
+    `<VOICEBUS_DATA_DIR>/recordings`, as the gateway's default."""
+
+    @property
+    def recordings(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"

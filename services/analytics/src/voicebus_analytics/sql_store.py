@@ -9,30 +9,56 @@ events of different topics commute.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import aclosing
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, or_, select, update
+from sqlalchemy import ColumnElement, Row, case, event, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
+from voicebus_analytics.latency import percentile, waterfall
+from voicebus_analytics.ports import ANY_CALL, CallFilter
 from voicebus_analytics.records import (
     CallAnswered,
     CallClosed,
     CallerTurn,
     CallOpened,
+    ReplyInterrupted,
     ReplyPlayback,
     ReplyText,
     WorkflowProgress,
 )
+from voicebus_analytics.summary import CallFacts, ReplyFacts, duration_s, summarize
 from voicebus_analytics.tables import Base, CallRow, ReplyChunkRow, TurnRow
-from voicebus_analytics.views import CallDetail, CallSummary, Turn
+from voicebus_analytics.views import CallDetail, CallExport, CallSummary, Summary, Turn
 from voicebus_contracts import LatencyBreakdown
 
 IN_PROGRESS = "in-progress"
 COMPLETED = "completed"
 _LATENCY_FIELDS = tuple(LatencyBreakdown.model_fields)
 _TURN_KEY = ("call_id", "role", "turn_id")
+_NEWEST_FIRST = (CallRow.started_at.desc().nulls_last(), CallRow.call_id)
+_CALL_COLUMNS = (
+    CallRow.call_id,
+    CallRow.status,
+    CallRow.agent_id,
+    CallRow.transport,
+    CallRow.from_number,
+    CallRow.to_number,
+    CallRow.started_at,
+    CallRow.ended_at,
+    CallRow.end_reason,
+    CallRow.answered_by,
+)
+_JoinedRow = Row[*tuple[Any, ...]]
+"""A row of a call joined with one of its turns (or none)."""
+BATCH = 1000
+"""Rows read at a time when calls are read with their turns."""
+MAX_SUMMARIZED_CALLS = 10_000
+"""A summary covers at most this many calls, the newest, with all their turns."""
 
 
 def _agent_turn_key(call_id: str, reply_id: str) -> dict[str, str]:
@@ -44,6 +70,9 @@ class SqlCallStore:
 
     def __init__(self, *, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._sqlite = engine.dialect.name == "sqlite"
+        if self._sqlite:
+            event.listen(engine.sync_engine, "connect", _add_unicode_lower)
         self._insert: Callable[[type[Base]], postgresql.Insert | sqlite.Insert] = (
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
@@ -229,11 +258,56 @@ class SqlCallStore:
                 earliest=["created_at"],
             )
 
-    async def calls(self, *, limit: int, offset: int) -> list[CallSummary]:
+    async def record_interruption(self, interruption: ReplyInterrupted) -> None:
+        async with self._sessions.begin() as session:
+            await self._ensure_call(session, interruption.call_id)
+            await self._upsert(
+                session,
+                TurnRow,
+                {
+                    **_agent_turn_key(interruption.call_id, interruption.reply_id),
+                    "created_at": interruption.at,
+                    "ended_at": interruption.at,
+                },
+                key=_TURN_KEY,
+                overwrite=["ended_at"],
+                earliest=["created_at"],
+            )
+
+    def _matching(self, matching: CallFilter) -> list[ColumnElement[bool]]:
+        """The conditions on `calls` that select the calls `matching`."""
+        conditions: list[ColumnElement[bool]] = []
+        if matching.agent_id is not None:
+            conditions.append(CallRow.agent_id == matching.agent_id)
+        if matching.status is not None:
+            conditions.append(CallRow.status == matching.status)
+        if matching.transport is not None:
+            conditions.append(CallRow.transport == matching.transport)
+        if matching.started_after is not None:
+            conditions.append(CallRow.started_at >= matching.started_after)
+        if matching.started_before is not None:
+            conditions.append(CallRow.started_at < matching.started_before)
+        if matching.text is not None:
+            # Its own alias of `turns`, so that it correlates with `calls` alone in a query
+            # that joins the turns too.
+            said = aliased(TurnRow)
+            folded = func.unicode_lower(said.text) if self._sqlite else func.lower(said.text)
+            conditions.append(
+                exists().where(
+                    said.call_id == CallRow.call_id,
+                    folded.contains(matching.text.lower(), autoescape=True),
+                )
+            )
+        return conditions
+
+    async def calls(
+        self, matching: CallFilter = ANY_CALL, *, limit: int, offset: int
+    ) -> list[CallSummary]:
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(CallRow)
-                .order_by(CallRow.started_at.desc().nulls_last(), CallRow.call_id)
+                .where(*self._matching(matching))
+                .order_by(*_NEWEST_FIRST)
                 .limit(limit)
                 .offset(offset)
             )
@@ -244,26 +318,116 @@ class SqlCallStore:
             row = await session.get(CallRow, call_id)
             if row is None:
                 return None
-            turns = await session.scalars(
-                select(TurnRow)
-                .where(TurnRow.call_id == call_id)
-                .order_by(TurnRow.created_at, TurnRow.id)
-            )
+            turns = [
+                _turn(turn)
+                for turn in await session.scalars(
+                    select(TurnRow)
+                    .where(TurnRow.call_id == call_id)
+                    .order_by(TurnRow.created_at, TurnRow.id)
+                )
+            ]
             return CallDetail(
                 **CallSummary.model_validate(row).model_dump(),
                 answered_by=row.answered_by,
                 workflow_node=row.workflow_node,
                 variables=row.variables or {},
-                turns=[_turn(turn) for turn in turns],
+                turns=turns,
+                interruptions=sum(turn.interrupted for turn in turns),
             )
+
+    async def _calls_with_turns(
+        self, matching: CallFilter
+    ) -> AsyncGenerator[tuple[_JoinedRow, list[_JoinedRow]]]:
+        """Each call `matching`, newest first, with its turns (in no order).
+
+        One query, calls joined with their turns, read a batch at a time: a consistent view of
+        any number of calls in bounded memory.
+        """
+        query = (
+            select(
+                *_CALL_COLUMNS,
+                TurnRow.role,
+                TurnRow.ended_at.label("turn_ended_at"),
+                *(getattr(TurnRow, name) for name in _LATENCY_FIELDS),
+            )
+            .outerjoin(TurnRow, TurnRow.call_id == CallRow.call_id)
+            .where(*self._matching(matching))
+            .order_by(*_NEWEST_FIRST)
+            .execution_options(yield_per=BATCH)
+        )
+        async with self._sessions() as session:
+            rows = await session.stream(query)
+            call: list[_JoinedRow] = []
+            async for row in rows:
+                if call and row.call_id != call[0].call_id:
+                    yield call[0], [turn for turn in call if turn.role is not None]
+                    call = []
+                call.append(row)
+            if call:
+                yield call[0], [turn for turn in call if turn.role is not None]
+
+    async def export(self, matching: CallFilter = ANY_CALL) -> AsyncIterator[CallExport]:
+        async with aclosing(self._calls_with_turns(matching)) as calls:
+            async for call, turns in calls:
+                replies = [turn for turn in turns if turn.role == "agent"]
+                voice_to_voice = sorted(
+                    turn.voice_to_voice_ms for turn in replies if turn.voice_to_voice_ms is not None
+                )
+                yield CallExport(
+                    **CallSummary.model_validate(call).model_dump(),
+                    answered_by=call.answered_by,
+                    duration_s=duration_s(call.started_at, call.ended_at),
+                    turns=len(turns),
+                    interruptions=sum(_interrupted(turn) for turn in replies),
+                    median_voice_to_voice_ms=percentile(voice_to_voice, 0.5),
+                )
+
+    async def summary(self, matching: CallFilter = ANY_CALL) -> Summary:
+        calls: list[CallFacts] = []
+        replies: list[ReplyFacts] = []
+        async with aclosing(self._calls_with_turns(matching)) as matched:
+            async for call, turns in matched:
+                if len(calls) == MAX_SUMMARIZED_CALLS:
+                    return summarize(calls, replies, capped=True)
+                calls.append(
+                    CallFacts(
+                        status=call.status,
+                        started_at=call.started_at,
+                        ended_at=call.ended_at,
+                        end_reason=call.end_reason,
+                    )
+                )
+                replies.extend(
+                    ReplyFacts(latency=_latency(turn), interrupted=_interrupted(turn))
+                    for turn in turns
+                    if turn.role == "agent"
+                )
+        return summarize(calls, replies, capped=False)
+
+
+def _add_unicode_lower(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite's own lower() changes ASCII letters only; PostgreSQL's follows the database's
+    # locale (every alphabet under a UTF-8 one), as Python's str.lower does.
+    dbapi_connection.create_function(
+        "unicode_lower", 1, lambda text: None if text is None else text.lower(), deterministic=True
+    )
+
+
+def _cut_off(role: str, ended_at: datetime | None) -> bool:
+    """Whether the caller cut off this turn: only a cancellation ends an agent turn."""
+    return role == "agent" and ended_at is not None
+
+
+def _interrupted(row: _JoinedRow) -> bool:
+    return _cut_off(row.role, row.turn_ended_at)
+
+
+def _latency(row: TurnRow | _JoinedRow) -> LatencyBreakdown:
+    return LatencyBreakdown(**{name: getattr(row, name) for name in _LATENCY_FIELDS})
 
 
 def _turn(row: TurnRow) -> Turn:
-    latency = (
-        None
-        if row.stamps is None
-        else LatencyBreakdown(**{name: getattr(row, name) for name in _LATENCY_FIELDS})
-    )
+    latency = None if row.stamps is None else _latency(row)
     return Turn(
         role=row.role,
         turn_id=row.turn_id,
@@ -272,4 +436,6 @@ def _turn(row: TurnRow) -> Turn:
         ended_at=row.ended_at,
         in_reply_to=row.in_reply_to,
         latency=latency,
+        waterfall=None if latency is None else waterfall(latency),
+        interrupted=_cut_off(row.role, row.ended_at),
     )

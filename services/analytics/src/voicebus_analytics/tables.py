@@ -69,6 +69,7 @@ class TurnRow(Base):
     """When the turn's earliest event was created: its place in the conversation."""
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    """A caller turn's end of speech; an agent turn's cancellation, when the caller cut it off."""
     endpoint_ms: Mapped[float | None] = mapped_column(Float)
     stt_ms: Mapped[float | None] = mapped_column(Float)
     first_text_ms: Mapped[float | None] = mapped_column(Float)

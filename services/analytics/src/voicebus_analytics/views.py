@@ -1,8 +1,9 @@
-"""What the analytics API answers: calls and their turns, timestamps as ISO-8601 UTC."""
+"""What the analytics API answers: calls, their turns and figures over many calls, timestamps as
+ISO-8601 UTC."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -11,6 +12,11 @@ from voicebus_contracts import AnsweredBy, LatencyBreakdown, Transport
 
 CallStatus = Literal["in-progress", "completed"]
 Role = Literal["user", "agent"]
+Stage = Literal["endpoint", "stt", "first_text", "first_audio", "send"]
+"""The stages of an agent turn's latency, named as LatencyBreakdown's fields are (less `_ms`)."""
+Service = Literal["media", "stt", "agent", "tts", "gateway"]
+Measure = Stage | Literal["voice_to_voice"]
+"""A stage of an agent turn's latency, or the whole of it (end of caller speech to playback)."""
 
 
 class CallSummary(BaseModel):
@@ -32,10 +38,25 @@ class CallSummary(BaseModel):
     end_reason: str | None
 
 
+class StageSpan(BaseModel):
+    """One stage of an agent turn on its waterfall: when it started, counted from the start of
+    the turn's first stamped stage, and how long it took (None where it is not known)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: Stage
+    by: Service
+    """The service whose work the stage is (or, for `send`, the gateway's pacing)."""
+    start_ms: float | None
+    duration_ms: float | None
+
+
 class Turn(BaseModel):
     """One turn of the conversation: the caller's (`user`) or the agent's reply (`agent`).
 
-    An agent turn's `turn_id` is its reply id; `latency` is known once its playback started.
+    An agent turn's `turn_id` is its reply id; `latency` and `waterfall` are known once its
+    playback started. An agent turn `interrupted` by the caller has the time it was cancelled as
+    its `ended_at`; a reply heard to its end has none (no event says when its playback ended).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -47,6 +68,9 @@ class Turn(BaseModel):
     ended_at: datetime | None
     in_reply_to: str | None
     latency: LatencyBreakdown | None
+    waterfall: list[StageSpan] | None
+    """The stages of `latency` one after the other, in the order a turn goes through them."""
+    interrupted: bool
 
 
 class CallDetail(CallSummary):
@@ -60,3 +84,70 @@ class CallDetail(CallSummary):
     variables: dict[str, str]
     """Every variable the workflow collected."""
     turns: list[Turn]
+    interruptions: int
+    """How many of the agent's replies the caller cut off."""
+
+
+class CallExport(CallSummary):
+    """One call as a row of the CSV export: its record and the figures of its turns."""
+
+    answered_by: AnsweredBy | None
+    duration_s: float | None
+    """From its start to its end, when both were recorded."""
+    turns: int
+    """Turns of both sides."""
+    interruptions: int
+    median_voice_to_voice_ms: float | None
+    """Over the agent turns whose voice-to-voice latency is known."""
+
+
+class DailyCalls(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    """A day in UTC."""
+    calls: int
+
+
+class Percentiles(BaseModel):
+    """One measure's p50 and p95 over the agent turns it was stamped for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    turns: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class Durations(BaseModel):
+    """Call durations, over the calls whose start and end were both recorded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int
+    mean_s: float | None
+    median_s: float | None
+
+
+class Summary(BaseModel):
+    """Figures over a set of calls and their agent turns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int
+    capped: bool
+    """More calls matched than are summarized at once: the figures are the newest ones'."""
+    calls_per_day: list[DailyCalls]
+    """Days with at least one call started, in order; calls not known to have started are not
+    in any."""
+    duration: Durations
+    latency: dict[Measure, Percentiles]
+    """Every stage in the order a turn goes through them, then voice-to-voice."""
+    agent_turns: int
+    interruptions: int
+    """Agent turns the caller cut off."""
+    interruption_rate: float | None
+    """`interruptions` over `agent_turns`; None without agent turns."""
+    statuses: dict[CallStatus, int]
+    end_reasons: dict[str, int]
+    """Why the ended calls ended, most frequent first."""
