@@ -6,6 +6,9 @@ checks the call's record through the public API, once on SQLite and once on Post
 
 from __future__ import annotations
 
+import io
+import wave
+
 import httpx
 import numpy as np
 import pytest
@@ -70,3 +73,13 @@ async def test_caller_hears_greeting_and_reply_and_the_call_is_on_record(
         listed = (await client.get("/api/calls")).json()
         assert call_sid in [c["call_id"] for c in listed]
         assert (await client.get("/api/calls/CA-no-such-call")).status_code == 404
+        recorded = await client.get(f"/api/calls/{call_sid}/recording")
+    # The call on record as a stereo WAV: the caller on the left, the agent on the right.
+    assert recorded.status_code == 200
+    assert recorded.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(recorded.content)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8_000)
+        stereo = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
+    caller_side, agent_side = (np.abs(stereo[:, side]).astype(np.float64) for side in (0, 1))
+    assert agent_side.sum() > caller_side.sum()  # the greeting and the reply outlast the caller
+    assert caller_side.max() > 1_000  # the caller's sentence is there too

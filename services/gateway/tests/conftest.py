@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 from pydantic import SecretStr
 from redis.asyncio import Redis
@@ -71,9 +73,29 @@ async def analytics_url() -> AsyncIterator[str]:
     async def calls(limit: int = 10) -> list[dict[str, object]]:
         return [{"call_id": "CA1", "limit": limit}]
 
+    @analytics.get("/api/calls.csv")
+    async def export(agent_id: str) -> Response:
+        return Response(
+            f"call_id,agent_id\r\nCA1,{agent_id}\r\n",
+            media_type="text/csv",
+            headers={"content-disposition": 'attachment; filename="calls.csv"'},
+        )
+
+    @analytics.get("/api/analytics/summary")
+    async def summary() -> dict[str, int]:
+        return {"calls": 1}
+
+    @analytics.get("/api/calls/{call_id}/recording")
+    async def recording(call_id: str) -> Response:
+        return Response(b"RIFF" + call_id.encode(), media_type="audio/wav")
+
     server, task, port = await serve(analytics)
     yield f"http://127.0.0.1:{port}"
     await stop(server, task)
+
+
+RECORDINGS = Path(tempfile.mkdtemp(prefix="voicebus-gateway-test-recordings-"))
+"""Where the gateways of these tests record their calls: not the working tree."""
 
 
 def gateway_settings(analytics_url: str, **overrides: Any) -> GatewaySettings:
@@ -85,6 +107,7 @@ def gateway_settings(analytics_url: str, **overrides: Any) -> GatewaySettings:
             "analytics_url": analytics_url,
             "required_services": ("gateway", "media"),
             "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "recordings_dir": RECORDINGS,
             **overrides,
         }
     )

@@ -182,6 +182,14 @@ async def test_calls_api_is_answered_by_analytics(running: Running) -> None:
         response = await client.get("/api/calls/CA-unknown")
         assert response.status_code == 404
 
+        export = await client.get("/api/calls.csv", params={"agent_id": "sales"})
+        assert export.text == "call_id,agent_id\r\nCA1,sales\r\n"
+        assert export.headers["content-type"].startswith("text/csv")
+        assert export.headers["content-disposition"] == 'attachment; filename="calls.csv"'
+        assert (await client.get("/api/analytics/summary")).json() == {"calls": 1}
+        recording = await client.get("/api/calls/CA7/recording")
+        assert (recording.content, recording.headers["content-type"]) == (b"RIFFCA7", "audio/wav")
+
 
 async def test_calls_api_without_analytics_is_unavailable() -> None:
     unreachable = "http://127.0.0.1:9"

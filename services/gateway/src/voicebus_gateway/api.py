@@ -78,8 +78,27 @@ def calls_routes(
     async def list_calls(request: Request) -> Response:
         return await forward(analytics, request, owner=ANALYTICS)
 
+    @router.get(".csv")
+    async def export_calls(request: Request) -> Response:
+        return await forward(analytics, request, owner=ANALYTICS)
+
     @router.get("/{call_id}")
     async def get_call(call_id: str, request: Request) -> Response:
+        return await forward(analytics, request, owner=ANALYTICS)
+
+    @router.get("/{call_id}/recording")
+    async def get_recording(call_id: str, request: Request) -> Response:
+        return await forward(analytics, request, owner=ANALYTICS)
+
+    return router
+
+
+def analytics_routes(*, analytics: httpx.AsyncClient) -> APIRouter:
+    """Figures over the recorded calls, kept by analytics (`analytics` is a client of it)."""
+    router = APIRouter(prefix="/api/analytics", tags=["analytics"])
+
+    @router.get("/summary")
+    async def summary(request: Request) -> Response:
         return await forward(analytics, request, owner=ANALYTICS)
 
     return router

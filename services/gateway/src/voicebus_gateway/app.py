@@ -37,10 +37,11 @@ from voicebus_contracts.topics import (
     TRANSCRIPTS,
     gateway_topic,
 )
-from voicebus_gateway.api import agents_routes, calls_routes, knowledge_routes
+from voicebus_gateway.api import agents_routes, analytics_routes, calls_routes, knowledge_routes
 from voicebus_gateway.campaigns import Campaigns, campaign_routes
 from voicebus_gateway.health import check_health
 from voicebus_gateway.placements import Placements
+from voicebus_gateway.recording import Recordings
 from voicebus_gateway.replicas import ReplicaLease
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_gateway.switchboard import SERVICE, Switchboard
@@ -99,15 +100,16 @@ class Gateway:
             )
         )
         registry = CallRegistry(self.redis)
+        self.agents = AgentDirectory()
+        self.agents.follow(self.broker)
         self.switchboard = Switchboard(
             gateway_id=self.gateway_id,
             broker=self.broker,
             registry=registry,
             playback_lead_s=settings.playback_lead_ms / 1000.0,
+            recordings=Recordings(directory=settings.recordings_dir, agents=self.agents),
         )
         self.control = CallControl(broker=self.broker, registry=registry, producer=SERVICE)
-        self.agents = AgentDirectory()
-        self.agents.follow(self.broker)
         self.placements = Placements(self.redis)
         self.carrier = TwilioCarrier(settings, self.placements, self.agents)
         self.campaigns = Campaigns(self.redis, self.carrier)
@@ -225,6 +227,7 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
     app.include_router(
         calls_routes(dialer=gateway.carrier, control=gateway.control, analytics=gateway.analytics)
     )
+    app.include_router(analytics_routes(analytics=gateway.analytics))
     app.include_router(agents_routes(agent_service=gateway.agent_service))
     app.include_router(knowledge_routes(agent_service=gateway.agent_service))
     return app

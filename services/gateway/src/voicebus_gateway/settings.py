@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicebus_gateway.ports import E164
@@ -75,6 +76,13 @@ class GatewaySettings(BaseSettings):
     """A service whose last heartbeat is older than this counts as down."""
     playback_lead_ms: int = Field(default=100, ge=20, le=2_000)
     """Reply audio sent ahead of real time, so network jitter does not starve the caller's end."""
+    data_dir: Path = Field(default=Path(".voicebus"), validation_alias="VOICEBUS_DATA_DIR")
+    """Where the embedded stack keeps its files."""
+    recordings_dir: Path = Field(
+        default=None, validation_alias="VOICEBUS_RECORDINGS_DIR", validate_default=True
+    )
+    """Where each call's recording is written, as `<call_id>.wav` (analytics serves them from
+    the same directory); default `<data_dir>/recordings`."""
 
     @field_validator("required_services", mode="before")
     @classmethod
@@ -95,6 +103,13 @@ class GatewaySettings(BaseSettings):
                 raise ValueError(f"expected +number=agent_id, got {pair!r}")
             mapping[number.strip()] = agent.strip()
         return mapping
+
+    @field_validator("recordings_dir", mode="before")
+    @classmethod
+    def _default_to_data_dir(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or value == "":
+            return info.data["data_dir"] / "recordings"
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -2,8 +2,8 @@
 
 A transport (a Twilio media stream, a web call) connects a call with its sink and leg, relays the
 caller's audio and keys, and disconnects it. The switchboard does what is the same for all of
-them: the call's route in Redis, its start and end on the bus, its playback, and the reply audio
-and commands the bus addresses to it.
+them: the call's route in Redis, its start and end on the bus, its playback and recording, and the
+reply audio and commands the bus addresses to it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from voicebus_contracts import (
 from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK
 from voicebus_gateway.playback import Playback
 from voicebus_gateway.ports import AudioSink, CallActivity, CallControlError, CallLeg
+from voicebus_gateway.recording import CallRecorder, RecordedSink, Recordings
 from voicebus_runtime.bus import publish
 from voicebus_runtime.registry import CallRegistry
 
@@ -67,6 +68,8 @@ class LiveCall:
     """Why the call is being ended from our side (hang-up, transfer), once it is."""
     hanging_up: asyncio.Task[None] | None = None
     """A hang-up waiting for the caller to hear a last reply."""
+    recorder: CallRecorder | None = None
+    """Records the call; None when its agent's calls are not recorded."""
 
 
 class Switchboard:
@@ -79,11 +82,13 @@ class Switchboard:
         broker: KafkaBroker,
         registry: CallRegistry,
         playback_lead_s: float,
+        recordings: Recordings,
     ) -> None:
         self.gateway_id = gateway_id
         self._broker = broker
         self._registry = registry
         self._playback_lead_s = playback_lead_s
+        self._recordings = recordings
         self._calls: dict[str, LiveCall] = {}
 
     def __contains__(self, call_id: str) -> bool:
@@ -99,14 +104,17 @@ class Switchboard:
         """Make the call live here: routed to this replica, announced, ready to play."""
         if call_id in self._calls:
             raise CallAlreadyLiveError(f"call {call_id} is already streaming")
+        recorder = self._recordings.start(call_id, started)
         playback = Playback(
             call_id=call_id,
-            sink=sink,
+            sink=sink if recorder is None else RecordedSink(sink, recorder),
             audio_format=started.audio_out,
             on_reply_started=self._report_playback_started,
             lead_s=self._playback_lead_s,
         )
-        call = LiveCall(call_id=call_id, started=started, playback=playback, leg=leg)
+        call = LiveCall(
+            call_id=call_id, started=started, playback=playback, leg=leg, recorder=recorder
+        )
         # Claimed before the first await, so a second stream for the call is refused.
         self._calls[call_id] = call
         playback.start()
@@ -134,6 +142,8 @@ class Switchboard:
 
     async def caller_audio(self, call: LiveCall, audio: bytes, *, received_at: float) -> None:
         """Publish one frame of the caller's audio, in the call's inbound format."""
+        if call.recorder is not None:
+            call.recorder.caller_spoke(audio)
         frame = InboundAudioFrame(
             seq=call.frames_sent,
             audio=audio,
@@ -163,6 +173,8 @@ class Switchboard:
         await call.playback.stop()
         if call.hanging_up is not None:
             call.hanging_up.cancel()
+        if call.recorder is not None:
+            await call.recorder.finish()
         reason = call.ending or reason
         try:
             ended = envelope(CallEnded(reason=reason), call_id=call_id, producer=SERVICE)

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 log = logging.getLogger(__name__)
 
 FORWARDED_HEADERS = ("content-type", "accept")
+ANSWERED_HEADERS = ("content-disposition",)
+"""Headers of the service's answer passed back (the type goes as the media type)."""
 
 
 async def forward(service: httpx.AsyncClient, request: Request, *, owner: str) -> Response:
@@ -34,4 +36,5 @@ async def forward(service: httpx.AsyncClient, request: Request, *, owner: str) -
         upstream.content,
         status_code=upstream.status_code,
         media_type=upstream.headers.get("content-type"),
+        headers={k: v for k, v in upstream.headers.items() if k in ANSWERED_HEADERS},
     )
