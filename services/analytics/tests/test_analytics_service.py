@@ -181,3 +181,21 @@ async def test_an_event_that_cannot_be_recorded_is_logged_with_its_call_and_skip
     [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "call call-1" in failure.getMessage()
     assert "transcript.final" in failure.getMessage()
+
+
+async def test_each_recorded_turn_counts_in_the_latency_histograms_of_metrics(
+    bus: KafkaBroker, api: httpx.AsyncClient, a_call: MakeCall
+) -> None:
+    def voice_to_voice_turns(exposition: str) -> float:
+        line = 'voicebus_turn_latency_seconds_count{stage="voice_to_voice"}'
+        counts = [row for row in exposition.splitlines() if row.startswith(line)]
+        return float(counts[0].split()[-1]) if counts else 0.0
+
+    before = voice_to_voice_turns((await api.get("/metrics")).text)
+    for name in ("started", "transcript", "playback", "ended"):
+        topic, env = a_call("call-metrics", at=T0)[name]
+        await publish(bus, topic, env)
+
+    metrics = await api.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert voice_to_voice_turns(metrics.text) == before + 1

@@ -2,6 +2,9 @@
 
 Nothing here depends on the local broker's specifics: idempotent producers stay off (exactly-once
 effects come from event ids), and everything else is plain Kafka protocol.
+
+Every broker reports on itself: each message is handled inside its call (for logs and spans),
+traced when tracing is configured, and counted in the metrics.
 """
 
 from __future__ import annotations
@@ -10,14 +13,22 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaConnectionError
+from faststream import BaseMiddleware, StreamMessage
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
+from opentelemetry.sdk.trace import TracerProvider
 
 from voicebus_contracts import Envelope, Event
 from voicebus_contracts.topics import Topic
+from voicebus_runtime import metrics
+from voicebus_runtime.logs import BROKER_LOGGER, call_context
+from voicebus_runtime.tracing import configured_provider
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +36,33 @@ TOPIC_ALREADY_EXISTS = 36
 """Kafka protocol error code for CreateTopics on an existing topic."""
 
 
-def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
-    """A broker tuned for latency: no linger, small fetch waits, acks from the leader set."""
+class _InItsCall(BaseMiddleware):
+    """Handles each message inside its call, the message's key (every topic is keyed by call
+    id): its logs and spans say which call they are about."""
+
+    async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        key = msg.raw_message.key if isinstance(msg.raw_message, ConsumerRecord) else None
+        if not key:  # a batch, or a message without a key
+            return await call_next(msg)
+        with call_context(key.decode(errors="replace") if isinstance(key, bytes) else str(key)):
+            return await call_next(msg)
+
+
+def make_broker(
+    bootstrap: str, *, client_id: str, tracer_provider: TracerProvider | None = None
+) -> KafkaBroker:
+    """A broker tuned for latency: no linger, small fetch waits, acks from the leader set.
+
+    Its messages are handled in their call, counted in the process's metrics, and traced to
+    `tracer_provider`, by default the process's if `configure_tracing` set one up (so call that
+    first); without one the broker makes no spans at all.
+    """
+    tracer_provider = tracer_provider or configured_provider()
+    tracing = (
+        ()
+        if tracer_provider is None
+        else (KafkaTelemetryMiddleware(tracer_provider=tracer_provider),)
+    )
     return KafkaBroker(
         bootstrap,
         client_id=client_id,
@@ -35,6 +71,12 @@ def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
         enable_idempotence=False,
         allow_auto_create_topics=False,
         graceful_timeout=10.0,
+        middlewares=(
+            _InItsCall,
+            *tracing,
+            KafkaPrometheusMiddleware(registry=metrics.REGISTRY),
+        ),
+        logger=logging.getLogger(BROKER_LOGGER),
         # FastStream logs every message received and processed at this level: keep it off INFO.
         log_level=logging.DEBUG,
     )

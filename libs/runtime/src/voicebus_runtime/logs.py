@@ -1,9 +1,48 @@
-"""One log format for every service; the local supervisor prefixes each line with the service."""
+"""One log format for every service: text a person reads (the local supervisor prefixes each
+line with the service), or JSON lines for a log pipeline, each with the service and the call
+it is about.
+
+The call comes from the context: bus handlers run inside their message's call (the broker's
+middleware sets it from the message key), and HTTP or WebSocket code of one call enters
+`call_context`. Records carry what the code logs, never a message's body.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+
+from voicebus_runtime.metrics import count_error
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
+
+BROKER_LOGGER = "voicebus_runtime.bus.faststream"
+"""FastStream's own lines about our brokers (errors in handlers, consumer trouble): a logger of
+ours, so they go where and how the rest goes."""
+
+_call_id: ContextVar[str | None] = ContextVar("voicebus_call_id", default=None)
+
+
+def current_call_id() -> str | None:
+    """The call the running code is about, if any."""
+    return _call_id.get()
+
+
+@contextmanager
+def call_context(call_id: str) -> Iterator[None]:
+    """Within, logs (and spans) are about call `call_id`; tasks started inside inherit it."""
+    token = _call_id.set(call_id)
+    try:
+        yield
+    finally:
+        _call_id.reset(token)
 
 
 class _TopicsAreProvisioned(logging.Filter):
@@ -13,14 +52,72 @@ class _TopicsAreProvisioned(logging.Filter):
         return not record.getMessage().startswith("Auto create topics is disabled")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
-        force=True,
-    )
-    # One line per Kafka message at INFO would drown the call's story.
-    logging.getLogger("faststream.access").setLevel(logging.WARNING)
-    logging.getLogger("faststream.access.kafka").addFilter(_TopicsAreProvisioned())
+_TOPICS_ARE_PROVISIONED = _TopicsAreProvisioned()
+
+
+class _AboutTheCall(logging.Filter):
+    """Stamps each record, as it is logged, with its call and trace (unless given as `extra`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "call_id", None) is None:
+            record.call_id = _call_id.get()
+        span = trace.get_current_span().get_span_context()
+        record.trace_id = format(span.trace_id, "032x") if span.is_valid else None
+        return True
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object per record: time (UTC), level, logger, message, service, call id,
+    trace id, and the traceback of an exception."""
+
+    def __init__(self, service: str | None) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if self._service is not None:
+            line["service"] = self._service
+        for field in ("call_id", "trace_id"):
+            if (value := getattr(record, field, None)) is not None:
+                line[field] = str(value)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+class _CountErrors(logging.Handler):
+    """Every error a service logs counts in `voicebus_errors_total`, its kind the logger's name:
+    services log each error they survive, so the count needs no call of its own."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(level=logging.ERROR)
+        self._service = service
+
+    def emit(self, record: logging.LogRecord) -> None:
+        count_error(self._service, record.name)
+
+
+def configure_logging(level: str, *, json: bool = False, service: str | None = None) -> None:
+    """Log at `level` to stderr, as text or (`json`) JSON lines naming `service`; with a
+    `service`, its logged errors are also counted in the metrics."""
+    out = logging.StreamHandler(sys.stderr)
+    out.setFormatter(_JsonLines(service) if json else logging.Formatter(TEXT_FORMAT))
+    out.addFilter(_AboutTheCall())
+    handlers: list[logging.Handler] = [out]
+    if service is not None:
+        handlers.append(_CountErrors(service))
+    logging.basicConfig(level=level.upper(), handlers=handlers, force=True)
+    # FastStream logs every message received and processed (at DEBUG, see make_broker): one
+    # line per Kafka message would drown the call's story.
+    broker = logging.getLogger(BROKER_LOGGER)
+    broker.setLevel(logging.WARNING)
+    broker.addFilter(_TOPICS_ARE_PROVISIONED)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -1,11 +1,13 @@
-"""Settings every service shares: where the bus and Redis are, and who this instance is."""
+"""Settings every service shares: where the bus and Redis are, who this instance is, and how
+it reports on itself (logs, metrics, traces)."""
 
 from __future__ import annotations
 
 import os
 import socket
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,9 +16,11 @@ def _default_instance() -> str:
 
 
 class BusSettings(BaseSettings):
-    """VOICEBUS_KAFKA_BOOTSTRAP, VOICEBUS_REDIS_URL, VOICEBUS_INSTANCE_ID, VOICEBUS_LOG_LEVEL."""
+    """VOICEBUS_KAFKA_BOOTSTRAP, VOICEBUS_REDIS_URL, VOICEBUS_INSTANCE_ID, VOICEBUS_LOG_LEVEL and
+    the rest of its fields, each VOICEBUS_ and its name in capitals; the OTLP endpoint also
+    answers to OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT."""
 
-    model_config = SettingsConfigDict(env_prefix="VOICEBUS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VOICEBUS_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -31,6 +35,22 @@ class BusSettings(BaseSettings):
     Apache Kafka answers a fetch as soon as data arrives, so the default costs no latency there.
     A broker that does not long-poll (the embedded one) holds every fetch this long: the local
     stack sets a few milliseconds, trading broker CPU for latency."""
+    log_format: Literal["text", "json"] = "text"
+    """`text` reads well in a terminal (`make run`); `json` is one object per line, with the
+    service and the call id, for a log pipeline."""
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    """Port of a /metrics endpoint of its own (Prometheus); 0: none. Off by default because
+    `make run` starts several processes of a service on one host, where any fixed port would
+    clash, and nothing scrapes them there; a container sets it. HTTP services also serve
+    /metrics beside their API, from `voicebus_runtime.metrics.exposition`."""
+    consumer_lag_interval_s: float = Field(default=15.0, gt=0)
+    """How often the consumer lag gauges are brought up to date."""
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VOICEBUS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    """Base URL of an OTLP/HTTP collector (traces go to <url>/v1/traces), or OpenTelemetry's
+    own OTEL_EXPORTER_OTLP_ENDPOINT; unset: nothing is traced."""
 
 
 def choice_of(value: object, options: tuple[str, ...], *, variable: str) -> object:

@@ -11,7 +11,7 @@ import uvicorn
 from voicebus_agent.catalog.migrate import MIGRATIONS
 from voicebus_agent.catalog.settings import CatalogSettings
 from voicebus_agent.settings import AgentSettings
-from voicebus_runtime.logs import configure_logging
+from voicebus_runtime.observability import observe
 from voicebus_runtime.settings import BusSettings
 from voicebus_sql.migrations import command_of
 
@@ -19,7 +19,7 @@ from voicebus_sql.migrations import command_of
 def main(argv: list[str] | None = None) -> None:
     command = command_of(argv, prog="voicebus-agent", description=__doc__)
     catalog, bus = CatalogSettings(), BusSettings()
-    configure_logging(bus.log_level)
+    observe("agent", bus)
     if command == "migrate":
         MIGRATIONS.upgrade(catalog.database_url)
         return

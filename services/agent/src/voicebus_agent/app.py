@@ -13,7 +13,7 @@ from typing import Annotated, NamedTuple
 from uuid import UUID
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -88,6 +88,7 @@ from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.control import CallControl
 from voicebus_runtime.lanes import CallLanes
+from voicebus_runtime.metrics import exposition
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
@@ -566,6 +567,12 @@ def create_service(
             await knowledge.close()
 
     api = FastAPI(title="voicebus agent service", lifespan=lifespan)
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
     api.include_router(agents_router(catalog, announce))
     api.include_router(knowledge_router(knowledge))
     return api

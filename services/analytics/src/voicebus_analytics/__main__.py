@@ -7,7 +7,7 @@ import contextlib
 
 from voicebus_analytics.migrate import MIGRATIONS
 from voicebus_analytics.settings import Settings
-from voicebus_runtime.logs import configure_logging
+from voicebus_runtime.observability import observe
 from voicebus_runtime.settings import BusSettings
 from voicebus_sql.migrations import command_of
 
@@ -15,7 +15,7 @@ from voicebus_sql.migrations import command_of
 def main(argv: list[str] | None = None) -> None:
     command = command_of(argv, prog="voicebus-analytics", description=__doc__)
     settings, bus = Settings(), BusSettings()
-    configure_logging(bus.log_level)
+    observe("analytics", bus)
     if command == "migrate":
         MIGRATIONS.upgrade(settings.database_url)
         return

@@ -19,7 +19,7 @@ from typing import Annotated, cast
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from faststream.kafka import KafkaBroker
 
 from voicebus_analytics.ports import CallFilter, CallStore
@@ -32,6 +32,7 @@ from voicebus_contracts import Envelope, Transport
 from voicebus_contracts.topics import ALL_TOPICS, CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.heartbeat import Heartbeat
+from voicebus_runtime.metrics import ConsumerLag, exposition
 from voicebus_runtime.settings import BusSettings
 from voicebus_sql.engine import create_engine, redacted
 
@@ -216,6 +217,7 @@ def create_service(
     heartbeat = Heartbeat(
         broker, service=SERVICE, instance=bus.instance_id, interval_s=bus.heartbeat_interval_s
     )
+    lag = ConsumerLag(broker, interval_s=bus.consumer_lag_interval_s)
 
     @asynccontextmanager
     async def run_consumers(_: FastAPI) -> AsyncIterator[None]:
@@ -224,14 +226,22 @@ def create_service(
         )
         await broker.start()
         heartbeat.start()
+        lag.start()
         try:
             yield
         finally:
+            await lag.stop()
             await heartbeat.stop()
             await broker.stop()
 
     api = FastAPI(title="voicebus analytics", lifespan=run_consumers)
     api.state.store = store
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
     api.include_router(calls)
     api.include_router(exports)
     api.include_router(figures)

@@ -38,6 +38,7 @@ from voicebus_contracts import (
     ToolReturned,
     WorkflowProgressed,
 )
+from voicebus_runtime.metrics import observe_turn
 
 RecordedEvent = Annotated[
     CallStarted
@@ -109,6 +110,7 @@ class Recorder:
                 )
             case ReplyPlaybackStarted() as playback:
                 started_at = stamps.playback_started
+                latency = LatencyBreakdown.of(stamps)
                 await self._store.record_playback(
                     ReplyPlayback(
                         call_id=call_id,
@@ -116,9 +118,12 @@ class Recorder:
                         started_at=created_at if started_at is None else _utc(started_at),
                         created_at=created_at,
                         stamps=stamps,
-                        latency=LatencyBreakdown.of(stamps),
+                        latency=latency,
                     )
                 )
+                # The turn latency histograms (/metrics): each turn counted where it is
+                # recorded, once per delivery.
+                observe_turn(latency)
             case ReplyCancelled() as cancelled:
                 await self._store.record_interruption(
                     ReplyInterrupted(call_id=call_id, reply_id=cancelled.reply_id, at=created_at)

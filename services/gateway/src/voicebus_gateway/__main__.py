@@ -12,7 +12,7 @@ from voicebus_contracts.topics import ALL_TOPICS, gateway_topic
 from voicebus_gateway.app import create_app
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.bus import ensure_topics
-from voicebus_runtime.logs import configure_logging
+from voicebus_runtime.observability import observe
 from voicebus_runtime.settings import BusSettings
 
 WS_MAX_MESSAGE_BYTES = 1024 * 1024
@@ -45,7 +45,7 @@ def main() -> None:
     # `kill -USR1 <pid>` prints every thread's stack: what a replica that will not stop is doing.
     faulthandler.register(signal.SIGUSR1)
     bus = BusSettings()
-    configure_logging(bus.log_level)
+    observe("gateway", bus)
     asyncio.run(serve(GatewaySettings(), bus))
 
 

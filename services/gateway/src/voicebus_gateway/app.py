@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -54,6 +54,7 @@ from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker
 from voicebus_runtime.control import CallControl
 from voicebus_runtime.heartbeat import Heartbeat, LivenessBoard
+from voicebus_runtime.metrics import ConsumerLag, exposition
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 
@@ -92,6 +93,7 @@ class Gateway:
             instance=bus.instance_id,
             interval_s=bus.heartbeat_interval_s,
         )
+        self._lag = ConsumerLag(self.broker, interval_s=bus.consumer_lag_interval_s)
         # Bursts (a campaign dialing, many callbacks at once) wait for a connection rather than
         # failing at once when the pool is exhausted.
         self.redis = Redis(
@@ -163,6 +165,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.broker.start()
+        self._lag.start()
         await self.lease.start()
         await self.campaigns.start()
         self._heartbeat.start()
@@ -173,6 +176,7 @@ class Gateway:
         await self.campaigns.stop()
         await self.switchboard.disconnect_all("gateway stopped")
         await self.lease.stop()
+        await self._lag.stop()
         await self.broker.stop()
         await self.carrier.aclose()
         await self.analytics.aclose()
@@ -203,6 +207,11 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
 
     app = FastAPI(title="voicebus gateway", lifespan=lifespan)
     app.state.gateway = gateway
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -42,6 +42,7 @@ from voicebus_gateway.playback import Playback
 from voicebus_gateway.ports import AudioSink, CallActivity, CallControlError, CallLeg
 from voicebus_gateway.recording import CallRecorder, RecordedSink, Recordings
 from voicebus_runtime.bus import publish
+from voicebus_runtime.metrics import call_ended, call_started
 from voicebus_runtime.registry import CallRegistry
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class Switchboard:
         )
         # Claimed before the first await, so a second stream for the call is refused.
         self._calls[call_id] = call
+        call_started(SERVICE)
         playback.start()
         route = CallRoute(
             call_id=call_id,
@@ -170,6 +172,7 @@ class Switchboard:
         call = self._calls.pop(call_id, None)
         if call is None:
             return
+        call_ended(SERVICE)
         await call.playback.stop()
         if call.hanging_up is not None:
             call.hanging_up.cancel()

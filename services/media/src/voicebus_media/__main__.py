@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from voicebus_media.app import build_broker
 from voicebus_media.settings import MediaSettings
 from voicebus_media.silero import SileroVad
+from voicebus_runtime.observability import observe
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import run, worker_app
 from voicebus_runtime.settings import BusSettings
@@ -14,6 +15,7 @@ from voicebus_runtime.settings import BusSettings
 
 def main() -> None:
     bus = BusSettings()
+    observe("media", bus)
     redis = Redis.from_url(bus.redis_url)
     broker, _ = build_broker(
         bus=bus, settings=MediaSettings(), vad=SileroVad(), registry=CallRegistry(redis)

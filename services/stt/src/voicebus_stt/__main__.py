@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicebus_runtime.logs import configure_logging
+from voicebus_runtime.observability import observe
 from voicebus_runtime.service import run
 from voicebus_runtime.settings import BusSettings
 from voicebus_stt.app import create_app
@@ -11,7 +11,7 @@ from voicebus_stt.settings import SttSettings
 
 def main() -> None:
     bus = BusSettings()
-    configure_logging(bus.log_level)  # before the model loads, so its progress is logged
+    observe("stt", bus)  # before the model loads, so its progress is logged
     run(create_app(SttSettings(), bus=bus), bus=bus)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicebus_runtime.logs import configure_logging
+from voicebus_runtime.observability import observe
 from voicebus_runtime.service import run
 from voicebus_runtime.settings import BusSettings
 from voicebus_tts.app import create_app
@@ -11,7 +11,7 @@ from voicebus_tts.settings import TtsSettings
 
 def main() -> None:
     bus = BusSettings()
-    configure_logging(bus.log_level)  # before the voice loads, so the provider choice is logged
+    observe("tts", bus)  # before the voice loads, so the provider choice is logged
     run(create_app(bus=bus, settings=TtsSettings()), bus=bus)
 
 

@@ -1,0 +1,136 @@
+"""OpenTelemetry traces: one call, one trace, from the gateway through every service and back.
+
+The trace context travels in each Kafka message's headers (W3C `traceparent`): the broker's
+middleware (see `make_broker`) starts a span for every publish and continues the publisher's
+trace for every message handled, so what a handler publishes is a child of the message it
+handles. The gateway holds a call's root span (`call_span`) while the call lasts. Every span
+carries the call id as `voicebus.call_id`.
+
+Tracing is on when an OTLP endpoint is configured; otherwise no span is made at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
+
+from voicebus_contracts.topics import HEARTBEATS
+from voicebus_runtime.logs import call_context, current_call_id
+from voicebus_runtime.settings import BusSettings
+
+CALL_ID = "voicebus.call_id"
+"""The span attribute naming the call a span belongs to."""
+
+# OpenTelemetry's messaging conventions, as FastStream sets them on its spans.
+MESSAGE_KEY = "messaging.kafka.message.key"
+PUBLISHED_TO = "messaging.destination.name"
+CONSUMED_FROM = "messaging.destination_publish.name"
+
+UNTRACED_TOPICS = frozenset({HEARTBEATS.name})
+"""Topics whose messages start no trace: liveness beats from every instance every few seconds
+would outnumber the calls' traces."""
+
+
+class _CallIdOnSpans(SpanProcessor):
+    """Puts the call id on each span as it starts: the key of the message it publishes or
+    handles (every topic is keyed by call id), else the call the code runs for."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        key = (span.attributes or {}).get(MESSAGE_KEY)
+        if isinstance(key, bytes):
+            key = key.decode(errors="replace")
+        call_id = key if isinstance(key, str) else current_call_id()
+        if call_id is not None:
+            span.set_attribute(CALL_ID, call_id)
+
+
+class _CallsOnly(Sampler):
+    """Starts a trace for everything but messages on `UNTRACED_TOPICS`."""
+
+    def should_sample(  # noqa: PLR0917 - OpenTelemetry's signature
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        topic = (attributes or {}).get(PUBLISHED_TO) or (attributes or {}).get(CONSUMED_FROM)
+        sampler = ALWAYS_OFF if topic in UNTRACED_TOPICS else ALWAYS_ON
+        return sampler.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return "CallsOnly"
+
+
+def tracer_provider(service: str, *, instance: str, exporter: SpanExporter) -> TracerProvider:
+    """A provider for `service`'s spans, sent to `exporter` in batches; a span whose parent
+    was sampled is sampled, and the root of every trace but liveness beats is."""
+    provider = TracerProvider(
+        resource=Resource.create(
+            {
+                "service.namespace": "voicebus",
+                "service.name": service,
+                "service.instance.id": instance,
+            }
+        ),
+        sampler=ParentBased(root=_CallsOnly()),
+    )
+    provider.add_span_processor(_CallIdOnSpans())
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def configure_tracing(service: str, bus: BusSettings) -> TracerProvider | None:
+    """Trace this process as `service` to `bus.otlp_endpoint` over OTLP/HTTP (headers and
+    timeouts from OpenTelemetry's OTEL_EXPORTER_OTLP_* variables); without an endpoint, do
+    nothing: no span is made, nothing is sent. Call it once, before making brokers."""
+    if not bus.otlp_endpoint:
+        return None
+    exporter = OTLPSpanExporter(endpoint=f"{bus.otlp_endpoint.rstrip('/')}/v1/traces")
+    provider = tracer_provider(service, instance=bus.instance_id, exporter=exporter)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def configured_provider() -> TracerProvider | None:
+    """The process's tracer provider, if tracing was configured."""
+    provider = trace.get_tracer_provider()
+    return provider if isinstance(provider, TracerProvider) else None
+
+
+@contextmanager
+def call_span(
+    call_id: str, name: str, *, tracer_provider: TracerProvider | None = None
+) -> Iterator[None]:
+    """Within, code runs for call `call_id` (logs and spans say so) under a new trace's root
+    span `name`: what it publishes, and all that follows from it in every service, belongs to
+    that trace. The gateway holds it around a call's socket. Spans go to `tracer_provider`,
+    by default the process's."""
+    tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+    with (
+        call_context(call_id),
+        tracer.start_as_current_span(name, context=Context(), attributes={CALL_ID: call_id}),
+    ):
+        yield

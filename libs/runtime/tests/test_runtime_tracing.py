@@ -1,0 +1,247 @@
+"""Traces over a real Kafka-protocol broker: one call is one trace across services, every span
+names its call, liveness beats start no trace, and a configured process exports over OTLP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from voicebus_contracts import CallEnded, CallEvent, Envelope, ServiceHeartbeat, envelope
+from voicebus_contracts.topics import HEARTBEATS, Topic
+from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker, publish
+from voicebus_runtime.settings import BusSettings
+from voicebus_runtime.tracing import (
+    CALL_ID,
+    call_span,
+    configure_tracing,
+    configured_provider,
+    tracer_provider,
+)
+
+
+def fresh_topic() -> Topic:
+    return Topic(f"test.{uuid.uuid4().hex}", 2, "test events")
+
+
+def spans_of(exporter: InMemorySpanExporter) -> dict[tuple[str, str], ReadableSpan]:
+    """Finished spans by (service, span name)."""
+    return {
+        (str(span.resource.attributes["service.name"]), span.name): span
+        for span in exporter.get_finished_spans()
+    }
+
+
+async def until_exported(
+    exporter: InMemorySpanExporter, providers: list[TracerProvider], wanted: tuple[str, str]
+) -> dict[tuple[str, str], ReadableSpan]:
+    """The spans once `wanted` is among them (a consumer's span ends after its handler)."""
+
+    async def poll() -> dict[tuple[str, str], ReadableSpan]:
+        while True:
+            for provider in providers:
+                provider.force_flush()
+            if wanted in (spans := spans_of(exporter)):
+                return spans
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(poll(), 20)
+
+
+async def test_one_call_is_one_trace_from_service_to_service(kafka_bootstrap: str) -> None:
+    first, second = fresh_topic(), fresh_topic()
+    await ensure_topics(kafka_bootstrap, [first, second])
+    exporter = InMemorySpanExporter()
+    providers = {
+        service: tracer_provider(service, instance=f"{service}-1", exporter=exporter)
+        for service in ("gateway", "media", "stt")
+    }
+    brokers = {
+        service: make_broker(kafka_bootstrap, client_id=service, tracer_provider=provider)
+        for service, provider in providers.items()
+    }
+    gateway, media, stt = brokers["gateway"], brokers["media"], brokers["stt"]
+    heard = asyncio.Event()
+
+    @media.subscriber(first.name, **consumer_options(f"media-{uuid.uuid4().hex}"))
+    async def pass_on(env: Envelope[CallEvent]) -> None:
+        await publish(media, second, env)
+
+    @stt.subscriber(second.name, **consumer_options(f"stt-{uuid.uuid4().hex}"))
+    async def hear(env: Envelope[CallEvent]) -> None:
+        heard.set()
+
+    for broker in brokers.values():
+        await broker.start()
+    try:
+        with call_span("CA-traced", "call", tracer_provider=providers["gateway"]):
+            ended = envelope(CallEnded(reason="done"), call_id="CA-traced", producer="gateway")
+            await publish(gateway, first, ended)
+        await asyncio.wait_for(heard.wait(), 30)
+        spans = await until_exported(
+            exporter, list(providers.values()), ("stt", f"{second.name} process")
+        )
+    finally:
+        for broker in brokers.values():
+            await broker.stop()
+
+    root = spans["gateway", "call"]
+    gateway_create = spans["gateway", f"{first.name} create"]
+    gateway_publish = spans["gateway", f"{first.name} publish"]
+    media_process = spans["media", f"{first.name} process"]
+    media_create = spans["media", f"{second.name} create"]
+    media_publish = spans["media", f"{second.name} publish"]
+    stt_process = spans["stt", f"{second.name} process"]
+    call = [
+        root,
+        gateway_create,
+        gateway_publish,
+        media_process,
+        media_create,
+        media_publish,
+        stt_process,
+    ]
+
+    def parent(span: ReadableSpan) -> int | None:
+        return None if span.parent is None else int(span.parent.span_id)
+
+    def span_id(span: ReadableSpan) -> int:
+        assert span.context is not None
+        return int(span.context.span_id)
+
+    assert len({span.context.trace_id for span in call if span.context}) == 1
+    assert parent(root) is None
+    assert parent(gateway_create) == span_id(root)
+    assert parent(gateway_publish) == span_id(gateway_create)
+    assert parent(media_process) == span_id(gateway_create)  # the context the headers carried
+    assert parent(media_create) == span_id(media_process)  # what a handler publishes follows it
+    assert parent(media_publish) == span_id(media_create)
+    assert parent(stt_process) == span_id(media_create)
+    assert all(span.attributes and span.attributes[CALL_ID] == "CA-traced" for span in call)
+
+
+async def test_liveness_beats_start_no_trace(kafka_bootstrap: str) -> None:
+    calls = fresh_topic()
+    await ensure_topics(kafka_bootstrap, [calls, HEARTBEATS])
+    exporter = InMemorySpanExporter()
+    provider = tracer_provider("media", instance="media-1", exporter=exporter)
+    broker = make_broker(kafka_bootstrap, client_id="media", tracer_provider=provider)
+    beat = envelope(
+        ServiceHeartbeat(service="media", instance="media-1"), call_id="media-1", producer="media"
+    )
+    async with broker:
+        await broker.start()
+        await publish(broker, HEARTBEATS, beat)
+        ended = envelope(CallEnded(reason="done"), call_id="CA-beat", producer="media")
+        await publish(broker, calls, ended)
+    provider.force_flush()
+
+    published_to = {name.rsplit(" ", 1)[0] for _, name in spans_of(exporter)}
+    assert published_to == {calls.name}
+
+
+def test_without_an_endpoint_nothing_is_traced() -> None:
+    assert configure_tracing("media", BusSettings(otlp_endpoint=None)) is None
+    assert configured_provider() is None
+
+
+class Collector:
+    """An OTLP/HTTP collector at the wire: keeps each export request it receives."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, ExportTraceServiceRequest]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, ExportTraceServiceRequest.FromString(body)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    collector = Collector()
+    thread = threading.Thread(target=collector.server.serve_forever, daemon=True)
+    thread.start()
+    yield collector
+    collector.server.shutdown()
+    collector.server.server_close()
+
+
+SERVICE_PROCESS = """
+import asyncio, sys
+from voicebus_contracts import CallEnded, envelope
+from voicebus_contracts.topics import Topic
+from voicebus_runtime.bus import make_broker, publish
+from voicebus_runtime.observability import observe
+from voicebus_runtime.settings import BusSettings
+from voicebus_runtime.tracing import call_span
+
+bus = BusSettings()
+observe("gateway", bus)
+broker = make_broker(bus.kafka_bootstrap, client_id="gateway")
+
+async def main() -> None:
+    async with broker:
+        with call_span("CA-exported", "call"):
+            env = envelope(CallEnded(reason="done"), call_id="CA-exported", producer="gateway")
+            await publish(broker, Topic(sys.argv[1], 2, "test"), env)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_with_an_otlp_endpoint_exports_its_spans(
+    kafka_bootstrap: str, collector: Collector
+) -> None:
+    topic = fresh_topic()
+    await ensure_topics(kafka_bootstrap, [topic])
+    env = {
+        **os.environ,
+        "VOICEBUS_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,  # OpenTelemetry's own variable will do
+    }
+    env.pop("VOICEBUS_OTLP_ENDPOINT", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SERVICE_PROCESS, topic.name, env=env
+    )
+    assert await asyncio.wait_for(process.wait(), 60) == 0  # its spans are sent as it exits
+
+    assert {path for path, _ in collector.requests} == {"/v1/traces"}
+    resources = [r for _, request in collector.requests for r in request.resource_spans]
+    services = {
+        attribute.value.string_value
+        for r in resources
+        for attribute in r.resource.attributes
+        if attribute.key == "service.name"
+    }
+    assert services == {"gateway"}
+    spans = [span for r in resources for scope in r.scope_spans for span in scope.spans]
+    assert {span.name for span in spans} == {
+        "call",
+        f"{topic.name} create",
+        f"{topic.name} publish",
+    }
+    assert len({span.trace_id for span in spans}) == 1
+    for span in spans:
+        call_ids = [a.value.string_value for a in span.attributes if a.key == CALL_ID]
+        assert call_ids == ["CA-exported"]
