@@ -228,6 +228,20 @@ class Voicemail(_Section):
     """How long the greeting waits for the decision; then the agent greets anyway."""
 
 
+class PostCall(_Section):
+    """What happens once a call of the agent is over: what is drawn from it, and who is told."""
+
+    extraction: dict[str, Any] | None = None
+    """A JSON schema (an object with properties) of the facts to draw from the call; they land
+    on the call record."""
+    success: str | None = Field(default=None, max_length=2_000)
+    """What a successful call achieves, in words, for the evaluation on the call record."""
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2_000)
+    """Told of every ended call (its record, summary and extraction), signed with HMAC."""
+    webhook_secret: str | None = Field(default=None, pattern=SECRET_NAME_PATTERN)
+    """The secret (see SECRET_ENV_PREFIX) that signs the webhook, in analytics' environment."""
+
+
 class AgentSpec(_Section):
     """One agent, as stored and as announced."""
 
@@ -252,6 +266,7 @@ class AgentSpec(_Section):
     voicemail: Voicemail = Voicemail()
     recording: bool = True
     """Each call is recorded as a stereo WAV (the caller left, the agent right); False: none."""
+    post_call: PostCall = PostCall()
 
     @field_validator("tools")
     @classmethod
