@@ -15,9 +15,11 @@ from voicebus_sql.migrations import differences
 
 T = TypeVar("T")
 
-TABLES = {"calls", "turns", "reply_chunks"}
+TABLES = {"calls", "turns", "reply_chunks", "webhook_deliveries"}
 ANSWERS_AND_WORKFLOWS = {"answered_by", "workflow_node", "variables", "workflow_at"}
 """The columns of `calls` that revision 0002 adds."""
+POST_CALL = {"summary", "extraction", "succeeded", "success_reason", "concluded_at"}
+"""The columns of `calls` that revision 0003 adds."""
 
 
 def on_database(url: str, work: Callable[[Connection], T]) -> T:
@@ -92,6 +94,28 @@ def test_0002_adds_who_answered_and_the_workflow_to_calls_and_takes_them_back(
 
         MIGRATIONS.downgrade(url, "0001")
         assert not ANSWERS_AND_WORKFLOWS & columns_of_calls(url)
+        assert on_database(url, calls_and_turns) == [("c1", "completed", "c1-t1")]
+    finally:
+        MIGRATIONS.downgrade(url)
+
+
+def test_0003_adds_the_post_call_results_and_the_webhook_log_and_takes_them_back(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    MIGRATIONS.upgrade(url, "0002")
+    try:
+        on_database(url, a_completed_call_with_a_turn)
+
+        MIGRATIONS.upgrade(url, "0003")
+        assert columns_of_calls(url) >= POST_CALL | ANSWERS_AND_WORKFLOWS
+        assert "webhook_deliveries" in tables_in(url)
+        assert on_database(url, calls_and_turns) == [("c1", "completed", "c1-t1")]
+
+        MIGRATIONS.downgrade(url, "0002")
+        assert not POST_CALL & columns_of_calls(url)
+        assert columns_of_calls(url) >= ANSWERS_AND_WORKFLOWS
+        assert "webhook_deliveries" not in tables_in(url)
         assert on_database(url, calls_and_turns) == [("c1", "completed", "c1-t1")]
     finally:
         MIGRATIONS.downgrade(url)

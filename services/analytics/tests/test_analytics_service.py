@@ -103,6 +103,10 @@ async def test_a_whole_call_delivered_twice_is_served_once(
             },
         ],
         "interruptions": 0,
+        "summary": "Caller: Where is my order?\nAgent: Let me check. It ships today.",
+        "extraction": None,
+        "succeeded": None,
+        "success_reason": None,
     }
 
 

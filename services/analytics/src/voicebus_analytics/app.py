@@ -27,9 +27,18 @@ from voicebus_analytics.recorder import RecordedEvent, Recorder
 from voicebus_analytics.recordings import recordings_router
 from voicebus_analytics.settings import Settings
 from voicebus_analytics.sql_store import SqlCallStore
-from voicebus_analytics.views import CallDetail, CallExport, CallStatus, CallSummary, Summary
+from voicebus_analytics.views import (
+    CallDetail,
+    CallExport,
+    CallStatus,
+    CallSummary,
+    Summary,
+    WebhookDelivery,
+)
+from voicebus_analytics.webhooks import Webhooks
 from voicebus_contracts import Envelope, Transport
 from voicebus_contracts.topics import ALL_TOPICS, CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.heartbeat import Heartbeat
 from voicebus_runtime.metrics import ConsumerLag, exposition
@@ -48,8 +57,11 @@ CSV_CHUNK_CHARS = 16 * 1024
 RECORDED_TOPICS = (CALLS, TRANSCRIPTS, REPLIES, PLAYBACK, TOOLS)
 
 
-def create_broker(recorder: Recorder, *, bus: BusSettings) -> KafkaBroker:
-    """A broker that feeds every event analytics records to `recorder`.
+def create_broker(
+    recorder: Recorder, *, bus: BusSettings, agents: AgentDirectory | None = None
+) -> KafkaBroker:
+    """A broker that feeds every event analytics records to `recorder`, and keeps `agents` up
+    with the agent catalog.
 
     One subscriber for all the topics: one member in the consumer group, so starting the
     service is one group join, not a rebalance per topic.
@@ -68,6 +80,8 @@ def create_broker(recorder: Recorder, *, bus: BusSettings) -> KafkaBroker:
                 env.event_id,
             )
 
+    if agents is not None:
+        agents.follow(broker)
     return broker
 
 
@@ -156,6 +170,16 @@ async def get_call(call_id: str, store: Store) -> CallDetail:
     return call
 
 
+@calls.get(
+    "/{call_id}/webhooks", responses={404: {"description": "No call with this id was recorded"}}
+)
+async def list_webhook_deliveries(call_id: str, store: Store) -> list[WebhookDelivery]:
+    """Each attempt to tell the call's agent's webhook that the call ended, in order."""
+    if await store.call(call_id) is None:
+        raise HTTPException(status_code=404, detail=f"no call {call_id!r} was recorded")
+    return await store.deliveries(call_id)
+
+
 exports = APIRouter(tags=["calls"])
 
 
@@ -210,10 +234,22 @@ class Service:
 
 
 def create_service(
-    store: CallStore, *, bus: BusSettings, recordings: Path | None = None
+    store: CallStore,
+    *,
+    bus: BusSettings,
+    recordings: Path | None = None,
+    webhooks: Webhooks | None = None,
 ) -> Service:
-    """The API over `store`; its lifespan provisions the topics, consumes into `store`, beats."""
-    broker = create_broker(Recorder(store=store), bus=bus)
+    """The API over `store`; its lifespan provisions the topics, consumes into `store`, beats.
+
+    Each ended call's post-call results are drawn for its agent, as the catalog announces it,
+    and `webhooks` (default: Webhooks' defaults) tell the agent's webhook.
+    """
+    agents = AgentDirectory()
+    webhooks = Webhooks(store=store) if webhooks is None else webhooks
+    broker = create_broker(
+        Recorder(store=store, agents=agents, listener=webhooks), bus=bus, agents=agents
+    )
     heartbeat = Heartbeat(
         broker, service=SERVICE, instance=bus.instance_id, interval_s=bus.heartbeat_interval_s
     )
@@ -233,6 +269,7 @@ def create_service(
             await lag.stop()
             await heartbeat.stop()
             await broker.stop()
+            await webhooks.aclose()
 
     api = FastAPI(title="voicebus analytics", lifespan=run_consumers)
     api.state.store = store
@@ -255,9 +292,14 @@ async def serve(*, settings: Settings, bus: BusSettings) -> None:
     log.info("recording calls in %s", redacted(settings.database_url))
     engine = create_engine(settings.database_url)
     try:
-        service = create_service(
-            SqlCallStore(engine=engine), bus=bus, recordings=settings.recordings
+        store = SqlCallStore(engine=engine)
+        webhooks = Webhooks(
+            store=store,
+            attempts=settings.webhook_attempts,
+            backoff_s=settings.webhook_backoff_s,
+            timeout_s=settings.webhook_timeout_s,
         )
+        service = create_service(store, bus=bus, recordings=settings.recordings, webhooks=webhooks)
         server = uvicorn.Server(
             uvicorn.Config(service.api, host=settings.host, port=settings.port, log_config=None)
         )

@@ -7,18 +7,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from voicebus_analytics.post_call import Conclusion
 from voicebus_analytics.records import (
     CallAnswered,
     CallClosed,
     CallerTurn,
     CallOpened,
+    DeliveryAttempt,
     ReplyInterrupted,
     ReplyPlayback,
     ReplyText,
     WorkflowProgress,
 )
-from voicebus_analytics.views import CallDetail, CallExport, CallStatus, CallSummary, Summary
+from voicebus_analytics.views import (
+    CallDetail,
+    CallExport,
+    CallStatus,
+    CallSummary,
+    Summary,
+    WebhookDelivery,
+)
 from voicebus_contracts import Transport
+from voicebus_contracts.agents import AgentSpec, PostCall
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,17 @@ class CallStore(Protocol):
     async def close_call(self, call: CallClosed) -> None: ...
 
     async def record_answer(self, answer: CallAnswered) -> None: ...
+
+    async def conclude_call(self, call_id: str, conclusion: Conclusion, *, at: datetime) -> bool:
+        """Keep the call's post-call results, drawn at `at`, unless it has some already: True
+        when these were kept, so a redelivered end of the call concludes nothing more."""
+        ...
+
+    async def record_delivery(self, delivery: DeliveryAttempt) -> None: ...
+
+    async def deliveries(self, call_id: str) -> list[WebhookDelivery]:
+        """The attempts to tell the call's webhook it ended, in the order they were made."""
+        ...
 
     async def record_workflow(self, progress: WorkflowProgress) -> None:
         """Keep the call's workflow node and variables as of its latest progress: a progress
@@ -87,4 +108,18 @@ class CallStore(Protocol):
 
     async def summary(self, matching: CallFilter = ANY_CALL) -> Summary:
         """The figures of the calls `matching` (of the newest of them, when too many match)."""
+        ...
+
+
+class Agents(Protocol):
+    """The agents as announced (voicebus_runtime.agents.AgentDirectory)."""
+
+    def get(self, agent_id: str) -> AgentSpec | None: ...
+
+
+class CallEndedListener(Protocol):
+    """Told of each ended call, once, with its post-call results."""
+
+    def call_ended(self, call: CallDetail, post_call: PostCall) -> None:
+        """Take note of `call`; return at once (any work it starts runs in the background)."""
         ...

@@ -10,7 +10,8 @@ from typing import Annotated, assert_never
 
 from pydantic import Field
 
-from voicebus_analytics.ports import CallStore
+from voicebus_analytics.ports import Agents, CallEndedListener, CallStore
+from voicebus_analytics.post_call import conclude
 from voicebus_analytics.records import (
     CallAnswered,
     CallClosed,
@@ -38,6 +39,7 @@ from voicebus_contracts import (
     ToolReturned,
     WorkflowProgressed,
 )
+from voicebus_contracts.agents import PostCall
 from voicebus_runtime.metrics import observe_turn
 
 RecordedEvent = Annotated[
@@ -64,10 +66,19 @@ def _utc(epoch_s: float) -> datetime:
 
 
 class Recorder:
-    """Records each event of a call as the fact it states."""
+    """Records each event of a call as the fact it states; at its end, draws the post-call
+    results (for the call's agent among `agents`) and tells `listener` of the call."""
 
-    def __init__(self, *, store: CallStore) -> None:
+    def __init__(
+        self,
+        *,
+        store: CallStore,
+        agents: Agents | None = None,
+        listener: CallEndedListener | None = None,
+    ) -> None:
         self._store = store
+        self._agents = agents
+        self._listener = listener
 
     async def record(self, env: Envelope[RecordedEvent]) -> None:
         call_id, created_at, stamps = env.call_id, _utc(env.created_at), env.stamps
@@ -87,6 +98,7 @@ class Recorder:
                 await self._store.close_call(
                     CallClosed(call_id=call_id, ended_at=created_at, reason=ended.reason)
                 )
+                await self._conclude(call_id, at=created_at)
             case FinalTranscript() as transcript:
                 await self._store.record_caller_turn(
                     CallerTurn(
@@ -147,3 +159,22 @@ class Recorder:
                 pass  # statuses, key presses, paused playbacks and tool calls: not on record yet
             case _:
                 assert_never(env.event)
+
+    async def _conclude(self, call_id: str, *, at: datetime) -> None:
+        """Draw the ended call's post-call results, once: a redelivered end does nothing more.
+
+        Drawn from what is recorded when the end arrives: a turn of another topic recorded
+        after it is not in them.
+        """
+        call = await self._store.call(call_id)
+        if call is None:
+            return
+        agent = None
+        if self._agents is not None and call.agent_id is not None:
+            agent = self._agents.get(call.agent_id)
+        post_call = PostCall() if agent is None else agent.post_call
+        if not await self._store.conclude_call(call_id, conclude(call, post_call), at=at):
+            return
+        concluded = await self._store.call(call_id)
+        if self._listener is not None and concluded is not None:
+            self._listener.call_ended(concluded, post_call)

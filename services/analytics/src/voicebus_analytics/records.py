@@ -92,3 +92,16 @@ class ReplyInterrupted:
     call_id: str
     reply_id: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One attempt to tell a webhook that a call ended: the receiver's status code, or why
+    there was none."""
+
+    call_id: str
+    url: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    at: datetime

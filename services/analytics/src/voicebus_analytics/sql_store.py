@@ -21,19 +21,28 @@ from sqlalchemy.orm import aliased
 
 from voicebus_analytics.latency import percentile, waterfall
 from voicebus_analytics.ports import ANY_CALL, CallFilter
+from voicebus_analytics.post_call import Conclusion
 from voicebus_analytics.records import (
     CallAnswered,
     CallClosed,
     CallerTurn,
     CallOpened,
+    DeliveryAttempt,
     ReplyInterrupted,
     ReplyPlayback,
     ReplyText,
     WorkflowProgress,
 )
 from voicebus_analytics.summary import CallFacts, ReplyFacts, duration_s, summarize
-from voicebus_analytics.tables import Base, CallRow, ReplyChunkRow, TurnRow
-from voicebus_analytics.views import CallDetail, CallExport, CallSummary, Summary, Turn
+from voicebus_analytics.tables import Base, CallRow, ReplyChunkRow, TurnRow, WebhookDeliveryRow
+from voicebus_analytics.views import (
+    CallDetail,
+    CallExport,
+    CallSummary,
+    Summary,
+    Turn,
+    WebhookDelivery,
+)
 from voicebus_contracts import LatencyBreakdown
 
 IN_PROGRESS = "in-progress"
@@ -163,6 +172,44 @@ class SqlCallStore:
                 key=["call_id"],
                 overwrite=["answered_by"],
             )
+
+    async def conclude_call(self, call_id: str, conclusion: Conclusion, *, at: datetime) -> bool:
+        async with self._sessions.begin() as session:
+            # One conditional UPDATE: of two deliveries of the end racing, only one concludes.
+            concluded = await session.execute(
+                update(CallRow)
+                .where(CallRow.call_id == call_id, CallRow.concluded_at.is_(None))
+                .values(
+                    summary=conclusion.summary,
+                    extraction=conclusion.extraction,
+                    succeeded=conclusion.succeeded,
+                    success_reason=conclusion.success_reason,
+                    concluded_at=at,
+                )
+            )
+            return bool(concluded.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def record_delivery(self, delivery: DeliveryAttempt) -> None:
+        async with self._sessions.begin() as session:
+            session.add(
+                WebhookDeliveryRow(
+                    call_id=delivery.call_id,
+                    url=delivery.url,
+                    attempt=delivery.attempt,
+                    status_code=delivery.status_code,
+                    error=delivery.error,
+                    at=delivery.at,
+                )
+            )
+
+    async def deliveries(self, call_id: str) -> list[WebhookDelivery]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.call_id == call_id)
+                .order_by(WebhookDeliveryRow.id)
+            )
+            return [WebhookDelivery.model_validate(row) for row in rows]
 
     async def record_workflow(self, progress: WorkflowProgress) -> None:
         async with self._sessions.begin() as session:
@@ -333,6 +380,10 @@ class SqlCallStore:
                 variables=row.variables or {},
                 turns=turns,
                 interruptions=sum(turn.interrupted for turn in turns),
+                summary=row.summary,
+                extraction=row.extraction,
+                succeeded=row.succeeded,
+                success_reason=row.success_reason,
             )
 
     async def _calls_with_turns(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Integer,
@@ -49,6 +50,12 @@ class CallRow(Base):
     """Every variable the call's workflow collected, as of `workflow_at`."""
     workflow_at: Mapped[datetime | None]
     """When the workflow progress kept here was made: an older one does not replace it."""
+    summary: Mapped[str | None] = mapped_column(Text)
+    extraction: Mapped[dict[str, Any] | None]
+    succeeded: Mapped[bool | None] = mapped_column(Boolean)
+    success_reason: Mapped[str | None] = mapped_column(Text)
+    concluded_at: Mapped[datetime | None]
+    """When the post-call results were drawn (at the call's end): drawn once per call."""
 
 
 class TurnRow(Base):
@@ -89,3 +96,21 @@ class ReplyChunkRow(Base):
     reply_id: Mapped[str] = mapped_column(String, primary_key=True)
     seq: Mapped[int] = mapped_column(primary_key=True)
     text: Mapped[str] = mapped_column(Text)
+
+
+class WebhookDeliveryRow(Base):
+    """One attempt to tell an agent's webhook that a call ended."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    call_id: Mapped[str] = mapped_column(
+        CALL_ID, ForeignKey("calls.call_id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String)
+    attempt: Mapped[int]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]

@@ -4,7 +4,7 @@ ISO-8601 UTC."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,6 +36,21 @@ class CallSummary(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None
+
+
+class WebhookDelivery(BaseModel):
+    """One attempt to tell the agent's webhook that the call ended."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    url: str
+    attempt: int
+    """1 for the first attempt; each retry counts up."""
+    status_code: int | None
+    """The receiver's answer; None when none came (see `error`)."""
+    error: str | None
+    """Why the attempt failed or was not made, if it did."""
+    at: datetime
 
 
 class StageSpan(BaseModel):
@@ -86,6 +101,17 @@ class CallDetail(CallSummary):
     turns: list[Turn]
     interruptions: int
     """How many of the agent's replies the caller cut off."""
+    summary: str | None
+    """Once the call ended: the caller's first request and the agent's last answer (extractive,
+    each cut to 300 characters)."""
+    extraction: dict[str, Any] | None
+    """Once the call ended: each property of the agent's extraction schema, from the workflow
+    variable of the same name (typed per the schema), null if not collected; None without a
+    schema."""
+    succeeded: bool | None
+    """Once the call ended: every required extracted fact collected and a normal end; None when
+    the agent says neither what success is nor what to extract."""
+    success_reason: str | None
 
 
 class CallExport(CallSummary):
