@@ -94,15 +94,6 @@ class Agent:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def call_id(redis: Redis) -> AsyncIterator[str]:
     """A call live on gateway GATEWAY; its keys are removed afterwards."""
     call_id = f"CA{uuid.uuid4().hex}"

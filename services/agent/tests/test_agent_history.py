@@ -10,15 +10,6 @@ from voicebus_contracts import ReplyPaused
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def call_id(redis: Redis) -> AsyncIterator[str]:
     call_id = f"test-{uuid.uuid4()}"
     yield call_id

@@ -4,7 +4,6 @@ the caller's words, and where a call is, kept in Redis for the next worker."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -119,15 +118,6 @@ def test_a_choice_is_named_by_its_last_word_or_in_the_plural() -> None:
     rowing = Variable(name="boat", description="boat", choices=("rowing boat", "motor boat"))
     assert values_heard((rowing,), "a rowing boat", asking=None) == {"boat": "rowing boat"}
     assert values_heard((rowing,), "any boat", asking=None) == {}
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_a_reply_made_again_starts_from_where_the_call_was_when_it_first_began(
