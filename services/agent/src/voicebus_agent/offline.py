@@ -107,6 +107,21 @@ class Examples(Generic[T]):
         return None if best is None else (self._owners[best], float(scores[best]))
 
 
+@dataclass(frozen=True)
+class Meaning:
+    """What the caller's words were found to mean, once per turn: their embedding, the nearest
+    passage of the knowledge base and the nearest small-talk intent."""
+
+    query: Vectors
+    passage: Passage | None
+    intent: tuple[Intent, float] | None
+
+    @property
+    def known(self) -> float:
+        """How near the knowledge base came (0 without one)."""
+        return self.passage.score if self.passage else 0.0
+
+
 def _examples_of(transition: Transition) -> tuple[str, ...]:
     return transition.examples or ((transition.when,) if transition.when else ())
 
@@ -147,62 +162,59 @@ class OfflineResponder:
             yield DIDNT_HEAR
             return
         query = await asyncio.to_thread(self._embedder.query, heard)  # once, for all below
-        known = await self._passage(query)
+        meant = Meaning(
+            query=query, passage=await self._passage(query), intent=self._intents.nearest(query)
+        )
         if self._workflow is None:
-            answer = await self._answer(query, known)
+            answer = await self._answer(meant)
         else:
             turn = await self._workflow.turn(call_id, reply_id)
-            answer = await self._step(turn, heard, query, known)
+            answer = await self._step(turn, heard, meant)
         for line in answer:
             for sentence in split_sentences(line):
                 yield sentence
 
-    async def _step(
-        self, turn: WorkflowTurn, heard: str, query: Vectors, known: Passage | None
-    ) -> list[str]:
+    async def _step(self, turn: WorkflowTurn, heard: str, meant: Meaning) -> list[str]:
         """Where the caller's words take the workflow, and what the agent says about it."""
         flow = turn.flow
         values = values_heard(flow.missing(turn.state), heard, asking=turn.state.asking)
         steps = await turn.collect(values) if values else Steps(turn.state)
-        if not steps.entered and (way := self._way_out(turn, query, known)) is not None:
+        if not steps.entered and (way := self._way_out(turn, meant)) is not None:
             steps = await turn.go(way.to)
             if more := values_heard(flow.missing(turn.state), heard, asking=None):
                 steps = steps.then(await turn.collect(more))
         lines = [line for node in steps.entered if (line := flow.say(node, turn.state))]
         if not steps.entered and not values:
-            lines = await self._answer(query, known)
+            lines = await self._answer(meant)
         if (missing := flow.missing(turn.state)) and not (lines and lines[-1].endswith("?")):
             variable = missing[0]
             lines.append(variable.ask or f"Could you tell me {variable.description}?")
             await turn.asked(variable)
         return lines or [NOTED]
 
-    def _way_out(
-        self, turn: WorkflowTurn, query: Vectors, known: Passage | None
-    ) -> Transition | None:
+    def _way_out(self, turn: WorkflowTurn, meant: Meaning) -> Transition | None:
         """The transition of the current node the caller's words take: one whose examples are
         as near to them as the intents' and the knowledge's nearest."""
         here = turn.state.node
-        way = self._ways.nearest(query, among=lambda owner: owner[0] == here)
+        way = self._ways.nearest(meant.query, among=lambda owner: owner[0] == here)
         if way is None:
             return None
         (_, transition), similarity = way
-        intent = self._intents.nearest(query)
-        rival = max(intent[1] if intent else 0.0, (known.score if known else 0.0) + INTENT_MARGIN)
+        rival = max(meant.intent[1] if meant.intent else 0.0, meant.known + INTENT_MARGIN)
         return transition if similarity >= max(INTENT_THRESHOLD, rival) else None
 
-    async def _answer(self, query: Vectors, known: Passage | None) -> list[str]:
+    async def _answer(self, meant: Meaning) -> list[str]:
         """An intent's reply, else the knowledge's answer, else what the agent can talk about."""
-        intent = self._intents.nearest(query)
+        intent, known = meant.intent, meant.passage
         if (
             intent is not None
             and intent[0].reply is not None
             and intent[1] >= INTENT_THRESHOLD
-            and intent[1] >= (known.score if known else 0.0) + INTENT_MARGIN
+            and intent[1] >= meant.known + INTENT_MARGIN
         ):
             return [intent[0].reply]
         if known is not None and known.score >= KNOWLEDGE_THRESHOLD:
-            return await self._sentences_of(known, query)
+            return await self._sentences_of(known, meant.query)
         return [NOT_KNOWN]
 
     async def _passage(self, query: Vectors) -> Passage | None:
