@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -28,3 +31,35 @@ async def serve_asgi(app: ASGIApp) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await serving
+
+
+class LocalFake(abc.ABC):
+    """A fake provider served on a free local port while it is entered (`async with`); its
+    address is then `base_url`. A fake gives its app, and what to end before it stops."""
+
+    base_url: str
+    _serving: contextlib.AsyncExitStack
+
+    @abc.abstractmethod
+    def _app(self) -> ASGIApp: ...
+
+    def _url(self, served: str) -> str:
+        """The base URL clients are given, from where the app is served."""
+        return served
+
+    async def _closing(self) -> None:  # noqa: B027 - a hook: most fakes have nothing to end
+        """End what the fake runs beside its app (open sockets, background work)."""
+
+    async def __aenter__(self) -> Self:
+        self._serving = contextlib.AsyncExitStack()
+        self.base_url = self._url(await self._serving.enter_async_context(serve_asgi(self._app())))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._closing()
+        await self._serving.aclose()

@@ -37,7 +37,6 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -47,7 +46,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from voicebus_devstack.asgi import serve_asgi
+from voicebus_devstack.asgi import LocalFake
 
 PATH = "/tts/websocket"
 SAMPLE_RATES = (8_000, 16_000, 22_050, 24_000, 44_100, 48_000)
@@ -78,7 +77,7 @@ class Speech:
 
 
 @dataclass
-class FakeCartesia:
+class FakeCartesia(LocalFake):
     """Use as `async with FakeCartesia() as fake:`; `base_url` is set once entered."""
 
     api_key: str = "sk_car_test"
@@ -95,21 +94,12 @@ class FakeCartesia:
     connections: int = 0
     """Connections accepted so far."""
     _sessions: set[_Session] = field(default_factory=set)
-    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
-    async def __aenter__(self) -> FakeCartesia:
-        app = Starlette(routes=[WebSocketRoute(PATH, self._serve)])
-        self.base_url = await self._stack.enter_async_context(serve_asgi(app))
-        return self
+    def _app(self) -> Starlette:
+        return Starlette(routes=[WebSocketRoute(PATH, self._serve)])
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _closing(self) -> None:
         await self.drop_connections()
-        await self._stack.aclose()
 
     @property
     def websocket_url(self) -> str:

@@ -16,18 +16,16 @@ the deepgram SDK at it:
 
 from __future__ import annotations
 
-import contextlib
 import struct
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from voicebus_devstack.asgi import serve_asgi
+from voicebus_devstack.asgi import LocalFake
 from voicebus_devstack.fake_openai import FakeVoice, SpeechStream
 
 LINEAR16_RATES = frozenset({8_000, 16_000, 24_000, 32_000, 48_000})
@@ -37,27 +35,16 @@ DEFAULT_SAMPLE_RATE = 24_000
 
 
 @dataclass
-class FakeDeepgramSpeak:
+class FakeDeepgramSpeak(LocalFake):
     """Use as `async with FakeDeepgramSpeak() as fake:`; `base_url` is set once entered."""
 
     api_key: str = "dg-test"
     base_url: str = ""
     voice: FakeVoice = field(default_factory=FakeVoice)
     speeches: list[SpeechStream] = field(default_factory=list)
-    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
-    async def __aenter__(self) -> FakeDeepgramSpeak:
-        app = Starlette(routes=[Route("/v1/speak", self._speak, methods=["POST"])])
-        self.base_url = await self._stack.enter_async_context(serve_asgi(app))
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stack.aclose()
+    def _app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/speak", self._speak, methods=["POST"])])
 
     async def _speak(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Token {self.api_key}":

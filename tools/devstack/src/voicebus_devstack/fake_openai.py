@@ -18,13 +18,11 @@ Point the openai SDK at it:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -33,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from voicebus_devstack.asgi import serve_asgi
+from voicebus_devstack.asgi import LocalFake
 
 PIECE_CHARS = 4
 """Characters per streamed text piece: about a token."""
@@ -100,7 +98,7 @@ class SpeechStream:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LocalFake):
     """Use as `async with FakeOpenAI() as fake:`; `base_url` is set once entered."""
 
     api_key: str = "sk-test"
@@ -111,25 +109,17 @@ class FakeOpenAI:
     """Answers streamed to their end so far."""
     speeches: list[SpeechStream] = field(default_factory=list)
     _script: list[ScriptedAnswer] = field(default_factory=list)
-    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
-    async def __aenter__(self) -> FakeOpenAI:
-        app = Starlette(
+    def _app(self) -> Starlette:
+        return Starlette(
             routes=[
                 Route("/v1/chat/completions", self._complete, methods=["POST"]),
                 Route("/v1/audio/speech", self._speak, methods=["POST"]),
             ]
         )
-        self.base_url = await self._stack.enter_async_context(serve_asgi(app)) + "/v1"
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stack.aclose()
+    def _url(self, served: str) -> str:
+        return served + "/v1"
 
     def answer(
         self,

@@ -33,7 +33,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,7 +45,7 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
 from voicebus_contracts import AnsweredBy
-from voicebus_devstack.asgi import serve_asgi
+from voicebus_devstack.asgi import LocalFake
 from voicebus_devstack.caller import (
     DEFAULT_ACCOUNT_SID,
     TWILIO_API_VERSION,
@@ -249,7 +248,7 @@ class FakeCall:
         }
 
 
-class FakeTwilio:
+class FakeTwilio(LocalFake):
     """Twilio's REST API for calls, and the calls; use as `async with FakeTwilio() as fake:`.
 
     `script(number, outcome, answered_by=, detection_ms=)` decides what a called number does;
@@ -274,25 +273,14 @@ class FakeTwilio:
         self._validator = RequestValidator(auth_token)
         self._simulations: set[asyncio.Task[None]] = set()
         self._http = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S)
-        self._stack = contextlib.AsyncExitStack()
 
-    async def __aenter__(self) -> FakeTwilio:
-        self.base_url = await self._stack.enter_async_context(serve_asgi(self._app()))
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _closing(self) -> None:
         for simulation in self._simulations:
             simulation.cancel()
         await asyncio.gather(*self._simulations, return_exceptions=True)
         for call in self.calls.values():
             if call.caller is not None:
                 await call.caller.hang_up()
-        await self._stack.aclose()
         await self._http.aclose()
 
     def script(
