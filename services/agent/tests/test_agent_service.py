@@ -4,7 +4,6 @@ the bus."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from voicebus_agent.settings import AgentSettings
 from voicebus_contracts import Envelope
 from voicebus_contracts.agents import AgentEvent, AgentSpec
 from voicebus_contracts.topics import AGENTS
+from voicebus_devstack.polling import until
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.settings import BusSettings
@@ -53,14 +53,6 @@ async def follower(kafka_bootstrap: str) -> AsyncIterator[tuple[AgentDirectory, 
     await broker.stop()
 
 
-async def until(condition: object, what: str) -> None:
-    for _ in range(200):
-        if callable(condition) and condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
-
-
 async def test_stored_agents_are_announced_at_start_and_new_ones_when_created(
     kafka_bootstrap: str,
     redis_url: str,
@@ -79,14 +71,22 @@ async def test_stored_agents_are_announced_at_start_and_new_ones_when_created(
 
     app = create_service(settings=AgentSettings(), catalog_settings=catalog_settings, bus=bus)
     async with app.router.lifespan_context(app):
-        await until(lambda: directory.get(stored) is not None, "the stored agent announced")
+        await until(
+            lambda: directory.get(stored) is not None,
+            what="the stored agent announced",
+            timeout_s=10,
+        )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
             spec = {"agent_id": created, "name": "Sales", "greeting": "Sales, hello."}
             response = await client.post("/api/agents", json=spec)
             assert response.status_code == 201, response.text
             listed = (await client.get("/api/agents")).json()
-        await until(lambda: directory.get(created) is not None, "the new agent announced")
+        await until(
+            lambda: directory.get(created) is not None,
+            what="the new agent announced",
+            timeout_s=10,
+        )
 
     assert {agent["agent_id"] for agent in listed} == {stored, created}
     sales = directory.get(created)

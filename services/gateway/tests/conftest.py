@@ -9,7 +9,7 @@ import json
 import tempfile
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK, Topic
 from voicebus_devstack.harness import free_port
+from voicebus_devstack.polling import until
 from voicebus_gateway.app import Gateway, create_app
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.registry import CallRegistry
@@ -150,14 +151,6 @@ def capture(gateway: Gateway, topic: Topic) -> Captured:
         seen.append((record.key.decode(), body))
 
     return seen
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out waiting")
 
 
 def signature(url: str, form: dict[str, str], auth_token: str = AUTH_TOKEN) -> str:

@@ -26,9 +26,10 @@ from voicebus_contracts import (
     envelope,
 )
 from voicebus_contracts.topics import CALLS, PLAYBACK, gateway_topic
+from voicebus_devstack.polling import until
 from voicebus_runtime.bus import publish
 
-from .conftest import Running, open_call, until
+from .conftest import Running, open_call
 
 
 async def drain(socket: ClientConnection) -> None:

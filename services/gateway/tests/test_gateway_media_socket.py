@@ -22,12 +22,13 @@ from voicebus_contracts import (
     envelope,
 )
 from voicebus_contracts.topics import AUDIO_IN, CALLS, HEARTBEATS, PLAYBACK, gateway_topic
+from voicebus_devstack.polling import until
 from voicebus_gateway.app import create_app
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
 
-from .conftest import TWILIO_CONNECTED, Running, open_call, serve, stop, twilio_media, until
+from .conftest import TWILIO_CONNECTED, Running, open_call, serve, stop, twilio_media
 
 
 async def test_a_call_streams_both_ways(running: Running) -> None:

@@ -17,12 +17,13 @@ from voicebus_contracts import envelope
 from voicebus_contracts.agents import AgentConfigured, AgentSpec, Voicemail
 from voicebus_contracts.topics import CALLS
 from voicebus_devstack.fake_twilio import FakeTwilio
+from voicebus_devstack.polling import until
 from voicebus_gateway.app import create_app
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_gateway.twilio.carrier import machine_detection_timeout_s
 from voicebus_runtime.settings import BusSettings
 
-from .conftest import Captured, Running, gateway_settings, until
+from .conftest import Captured, Running, gateway_settings
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -29,13 +29,14 @@ from voicebus_contracts import (
 )
 from voicebus_contracts.agents import AgentConfigured, AgentSpec
 from voicebus_contracts.topics import AUDIO_IN, CALLS, gateway_topic
+from voicebus_devstack.polling import until
 from voicebus_gateway.playback import Playback
 from voicebus_gateway.recording import CallRecorder, RecordedSink, Recordings
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import publish
 
-from .conftest import Running, gateway_settings, open_call, twilio_media, until
+from .conftest import Running, gateway_settings, open_call, twilio_media
 from .test_gateway_playback import FakeClock, FakeSink, settle
 
 CALLER_HZ = 300.0

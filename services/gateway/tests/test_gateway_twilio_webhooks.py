@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from voicebus_contracts import envelope
 from voicebus_contracts.agents import AgentConfigured, AgentSpec
 from voicebus_contracts.topics import CALLS
+from voicebus_devstack.polling import until
 from voicebus_gateway.app import create_app
 from voicebus_gateway.placements import Placement
 from voicebus_gateway.settings import GatewaySettings
@@ -33,7 +34,6 @@ from .conftest import (
     signature,
     stream_of,
     twilio_start,
-    until,
     voice_form,
 )
 

@@ -41,6 +41,7 @@ from voicebus_contracts.topics import (
     Topic,
     gateway_topic,
 )
+from voicebus_devstack.polling import until
 from voicebus_gateway.app import Gateway
 from voicebus_gateway.playback import PlaybackPosition
 from voicebus_gateway.settings import GatewaySettings
@@ -50,7 +51,7 @@ from voicebus_gateway.web.protocol import MarkMessage
 from voicebus_gateway.web.turns import TurnTaking
 from voicebus_runtime.bus import publish
 
-from .conftest import Running, until
+from .conftest import Running
 
 RECEIVE_TIMEOUT_S = 5.0
 """Guards against a hung test only; nothing here asserts how fast anything is."""

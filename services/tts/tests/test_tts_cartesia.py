@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from voicebus_contracts import TELEPHONE, Envelope, OutboundAudioChunk, ReplyTextChunk, envelope
 from voicebus_devstack.fake_cartesia import PATH, FakeCartesia
+from voicebus_devstack.polling import until
 from voicebus_tts.cartesia import DEFAULT_MODEL, CartesiaSpeechError, CartesiaSynthesizer
 from voicebus_tts.core import Speaker
 from voicebus_tts.ports import PcmChunk, Sentence
@@ -68,14 +69,6 @@ def speak(
     """The reply's audio for a telephone call, as the TTS core makes it."""
     voice = Voice(provider="cartesia", name=VOICE, synthesizer=synthesizer)
     return Speaker(chunk_ms=200).speak(reply, TELEPHONE, voice=voice, cancelled=cancelled)
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out waiting")
 
 
 async def test_a_replys_sentences_go_on_one_context_continuing_until_the_last(
