@@ -6,23 +6,21 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from voicebus_contracts import CallEnded, CallEvent, Envelope, ServiceHeartbeat, envelope
 from voicebus_contracts.topics import HEARTBEATS, Topic
+from voicebus_devstack.otlp import TRACES_PATH, FakeCollector
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker, publish
 from voicebus_runtime.settings import BusSettings
 from voicebus_runtime.tracing import (
     CALL_ID,
-    call_span,
+    CallTrace,
     configure_tracing,
     configured_provider,
     tracer_provider,
@@ -83,9 +81,11 @@ async def test_one_call_is_one_trace_from_service_to_service(kafka_bootstrap: st
     for broker in brokers.values():
         await broker.start()
     try:
-        with call_span("CA-traced", "call", tracer_provider=providers["gateway"]):
+        traced = CallTrace("CA-traced", "call", tracer_provider=providers["gateway"])
+        with traced.active():
             ended = envelope(CallEnded(reason="done"), call_id="CA-traced", producer="gateway")
             await publish(gateway, first, ended)
+        traced.end()
         await asyncio.wait_for(heard.wait(), 30)
         spans = await until_exported(
             exporter, list(providers.values()), ("stt", f"{second.name} process")
@@ -154,37 +154,10 @@ def test_without_an_endpoint_nothing_is_traced() -> None:
     assert configured_provider() is None
 
 
-class Collector:
-    """An OTLP/HTTP collector at the wire: keeps each export request it receives."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, ExportTraceServiceRequest]] = []
-        received = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.path, ExportTraceServiceRequest.FromString(body)))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-
 @pytest.fixture
-def collector() -> Iterator[Collector]:
-    collector = Collector()
-    thread = threading.Thread(target=collector.server.serve_forever, daemon=True)
-    thread.start()
-    yield collector
-    collector.server.shutdown()
-    collector.server.server_close()
+async def collector() -> AsyncIterator[FakeCollector]:
+    async with FakeCollector() as collector:
+        yield collector
 
 
 SERVICE_PROCESS = """
@@ -194,7 +167,7 @@ from voicebus_contracts.topics import Topic
 from voicebus_runtime.bus import make_broker, publish
 from voicebus_runtime.observability import observe
 from voicebus_runtime.settings import BusSettings
-from voicebus_runtime.tracing import call_span
+from voicebus_runtime.tracing import CallTrace
 
 bus = BusSettings()
 observe("gateway", bus)
@@ -202,23 +175,25 @@ broker = make_broker(bus.kafka_bootstrap, client_id="gateway")
 
 async def main() -> None:
     async with broker:
-        with call_span("CA-exported", "call"):
+        call = CallTrace("CA-exported", "call")
+        with call.active():
             env = envelope(CallEnded(reason="done"), call_id="CA-exported", producer="gateway")
             await publish(broker, Topic(sys.argv[1], 2, "test"), env)
+        call.end()
 
 asyncio.run(main())
 """
 
 
 async def test_a_process_with_an_otlp_endpoint_exports_its_spans(
-    kafka_bootstrap: str, collector: Collector
+    kafka_bootstrap: str, collector: FakeCollector
 ) -> None:
     topic = fresh_topic()
     await ensure_topics(kafka_bootstrap, [topic])
     env = {
         **os.environ,
         "VOICEBUS_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,  # OpenTelemetry's own variable will do
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.base_url,  # OpenTelemetry's own will do
     }
     env.pop("VOICEBUS_OTLP_ENDPOINT", None)
     process = await asyncio.create_subprocess_exec(
@@ -226,22 +201,31 @@ async def test_a_process_with_an_otlp_endpoint_exports_its_spans(
     )
     assert await asyncio.wait_for(process.wait(), 60) == 0  # its spans are sent as it exits
 
-    assert {path for path, _ in collector.requests} == {"/v1/traces"}
-    resources = [r for _, request in collector.requests for r in request.resource_spans]
-    services = {
-        attribute.value.string_value
-        for r in resources
-        for attribute in r.resource.attributes
-        if attribute.key == "service.name"
-    }
-    assert services == {"gateway"}
-    spans = [span for r in resources for scope in r.scope_spans for span in scope.spans]
-    assert {span.name for span in spans} == {
+    assert set(collector.paths) == {TRACES_PATH}
+    assert {exported.service for exported in collector.spans} == {"gateway"}
+    assert {exported.span.name for exported in collector.spans} == {
         "call",
         f"{topic.name} create",
         f"{topic.name} publish",
     }
-    assert len({span.trace_id for span in spans}) == 1
-    for span in spans:
-        call_ids = [a.value.string_value for a in span.attributes if a.key == CALL_ID]
-        assert call_ids == ["CA-exported"]
+    assert len({exported.trace_id for exported in collector.spans}) == 1
+    assert {exported.attribute(CALL_ID) for exported in collector.spans} == {"CA-exported"}
+
+
+def test_a_share_of_calls_is_traced_whole() -> None:
+    exporter = InMemorySpanExporter()
+    provider = tracer_provider("gateway", instance="g-1", exporter=exporter, sample_ratio=0.5)
+    tracer = provider.get_tracer(__name__)
+    for n in range(200):
+        call = CallTrace(f"CA-{n}", "call", tracer_provider=provider)
+        with call.active(), tracer.start_as_current_span("hop"):
+            pass
+        call.end()
+    provider.force_flush()
+
+    traces: dict[int, list[str]] = {}
+    for span in exporter.get_finished_spans():
+        assert span.context is not None
+        traces.setdefault(span.context.trace_id, []).append(span.name)
+    assert 50 < len(traces) < 150  # about half the calls (the trace id decides, at random)
+    assert all(sorted(names) == ["call", "hop"] for names in traces.values())

@@ -51,6 +51,9 @@ class BusSettings(BaseSettings):
     )
     """Base URL of an OTLP/HTTP collector (traces go to <url>/v1/traces), or OpenTelemetry's
     own OTEL_EXPORTER_OTLP_ENDPOINT; unset: nothing is traced."""
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    """The share of calls traced, decided at each call's start by the gateway (the rest of the
+    services follow): a call is traced whole or not at all."""
 
 
 def choice_of(value: object, options: tuple[str, ...], *, variable: str) -> object:

@@ -3,10 +3,12 @@
 The trace context travels in each Kafka message's headers (W3C `traceparent`): the broker's
 middleware (see `make_broker`) starts a span for every publish and continues the publisher's
 trace for every message handled, so what a handler publishes is a child of the message it
-handles. The gateway holds a call's root span (`call_span`) while the call lasts. Every span
-carries the call id as `voicebus.call_id`.
+handles. The gateway holds a call's root span (`CallTrace`) from the call's start to its end and
+publishes the call's events under it. Every span carries the call id as `voicebus.call_id`.
 
-Tracing is on when an OTLP endpoint is configured; otherwise no span is made at all.
+Tracing is on when an OTLP endpoint is configured; otherwise no span is made at all. Whether a
+call is traced is decided once, at its root (`trace_sample_ratio`), and every service follows
+that decision, so a trace is always a whole call.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
+    TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
@@ -62,7 +65,11 @@ class _CallIdOnSpans(SpanProcessor):
 
 
 class _CallsOnly(Sampler):
-    """Starts a trace for everything but messages on `UNTRACED_TOPICS`."""
+    """Starts a trace for a share of the calls (`ratio`), and for no message on
+    `UNTRACED_TOPICS`."""
+
+    def __init__(self, ratio: float) -> None:
+        self._calls = ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)
 
     def should_sample(  # noqa: PLR0917 - OpenTelemetry's signature
         self,
@@ -75,7 +82,7 @@ class _CallsOnly(Sampler):
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
         topic = (attributes or {}).get(PUBLISHED_TO) or (attributes or {}).get(CONSUMED_FROM)
-        sampler = ALWAYS_OFF if topic in UNTRACED_TOPICS else ALWAYS_ON
+        sampler = ALWAYS_OFF if topic in UNTRACED_TOPICS else self._calls
         return sampler.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
@@ -84,9 +91,11 @@ class _CallsOnly(Sampler):
         return "CallsOnly"
 
 
-def tracer_provider(service: str, *, instance: str, exporter: SpanExporter) -> TracerProvider:
-    """A provider for `service`'s spans, sent to `exporter` in batches; a span whose parent
-    was sampled is sampled, and the root of every trace but liveness beats is."""
+def tracer_provider(
+    service: str, *, instance: str, exporter: SpanExporter, sample_ratio: float = 1.0
+) -> TracerProvider:
+    """A provider for `service`'s spans, sent to `exporter` in batches. A trace's root decides
+    for the whole trace: a call's with probability `sample_ratio`, a liveness beat's never."""
     provider = TracerProvider(
         resource=Resource.create(
             {
@@ -95,7 +104,7 @@ def tracer_provider(service: str, *, instance: str, exporter: SpanExporter) -> T
                 "service.instance.id": instance,
             }
         ),
-        sampler=ParentBased(root=_CallsOnly()),
+        sampler=ParentBased(root=_CallsOnly(sample_ratio)),
     )
     provider.add_span_processor(_CallIdOnSpans())
     provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -109,7 +118,9 @@ def configure_tracing(service: str, bus: BusSettings) -> TracerProvider | None:
     if not bus.otlp_endpoint:
         return None
     exporter = OTLPSpanExporter(endpoint=f"{bus.otlp_endpoint.rstrip('/')}/v1/traces")
-    provider = tracer_provider(service, instance=bus.instance_id, exporter=exporter)
+    provider = tracer_provider(
+        service, instance=bus.instance_id, exporter=exporter, sample_ratio=bus.trace_sample_ratio
+    )
     trace.set_tracer_provider(provider)
     return provider
 
@@ -120,17 +131,27 @@ def configured_provider() -> TracerProvider | None:
     return provider if isinstance(provider, TracerProvider) else None
 
 
-@contextmanager
-def call_span(
-    call_id: str, name: str, *, tracer_provider: TracerProvider | None = None
-) -> Iterator[None]:
-    """Within, code runs for call `call_id` (logs and spans say so) under a new trace's root
-    span `name`: what it publishes, and all that follows from it in every service, belongs to
-    that trace. The gateway holds it around a call's socket. Spans go to `tracer_provider`,
-    by default the process's."""
-    tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
-    with (
-        call_context(call_id),
-        tracer.start_as_current_span(name, context=Context(), attributes={CALL_ID: call_id}),
-    ):
-        yield
+class CallTrace:
+    """A call's trace, from its start to its end: its root span `name`, begun now.
+
+    What runs within `active()` runs for the call (logs and spans say so) under the root span:
+    what it publishes, and all that follows from it in every service, belongs to the call's
+    trace. The gateway holds one per live call. Spans go to `tracer_provider`, by default the
+    process's (none is recorded when tracing is not configured).
+    """
+
+    def __init__(
+        self, call_id: str, name: str, *, tracer_provider: TracerProvider | None = None
+    ) -> None:
+        self.call_id = call_id
+        tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        self._root = tracer.start_span(name, context=Context(), attributes={CALL_ID: call_id})
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        with call_context(self.call_id), trace.use_span(self._root, end_on_exit=False):
+            yield
+
+    def end(self) -> None:
+        """The call is over: its root span ends (what follows still joins its trace)."""
+        self._root.end()

@@ -44,6 +44,7 @@ from voicebus_gateway.recording import CallRecorder, RecordedSink, Recordings
 from voicebus_runtime.bus import publish
 from voicebus_runtime.metrics import call_ended, call_started
 from voicebus_runtime.registry import CallRegistry
+from voicebus_runtime.tracing import CallTrace
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class LiveCall:
     started: CallStarted
     playback: Playback
     leg: CallLeg
+    trace: CallTrace
+    """The call's trace: its events are published under it."""
     frames_sent: int = 0
     ending: str | None = None
     """Why the call is being ended from our side (hang-up, transfer), once it is."""
@@ -114,12 +117,18 @@ class Switchboard:
             lead_s=self._playback_lead_s,
         )
         call = LiveCall(
-            call_id=call_id, started=started, playback=playback, leg=leg, recorder=recorder
+            call_id=call_id,
+            started=started,
+            playback=playback,
+            leg=leg,
+            trace=CallTrace(call_id, "call"),
+            recorder=recorder,
         )
         # Claimed before the first await, so a second stream for the call is refused.
         self._calls[call_id] = call
         call_started(SERVICE)
-        playback.start()
+        with call.trace.active():  # what the playback reports is of the call's trace too
+            playback.start()
         route = CallRoute(
             call_id=call_id,
             gateway_id=self.gateway_id,
@@ -129,7 +138,9 @@ class Switchboard:
         )
         try:
             await self._registry.register(route)
-            await publish(self._broker, CALLS, envelope(started, call_id=call_id, producer=SERVICE))
+            with call.trace.active():
+                started_env = envelope(started, call_id=call_id, producer=SERVICE)
+                await publish(self._broker, CALLS, started_env)
         except Exception:
             await self.disconnect(call_id, "gateway error")
             raise
@@ -153,18 +164,20 @@ class Switchboard:
             received_at=received_at,
         )
         # The audio path never waits on the broker's ack.
-        await publish(
-            self._broker,
-            AUDIO_IN,
-            envelope(frame, call_id=call.call_id, producer=SERVICE),
-            confirm=False,
-        )
+        with call.trace.active():
+            await publish(
+                self._broker,
+                AUDIO_IN,
+                envelope(frame, call_id=call.call_id, producer=SERVICE),
+                confirm=False,
+            )
         call.frames_sent += 1
 
     async def caller_pressed(self, call: LiveCall, digit: str) -> None:
         """The caller pressed a key."""
         pressed = envelope(DtmfReceived(digit=digit), call_id=call.call_id, producer=SERVICE)
-        await publish(self._broker, CALLS, pressed)
+        with call.trace.active():
+            await publish(self._broker, CALLS, pressed)
         log.info("call %s: caller pressed %s", call.call_id, digit)
 
     async def disconnect(self, call_id: str, reason: str) -> None:
@@ -181,9 +194,12 @@ class Switchboard:
         reason = call.ending or reason
         try:
             ended = envelope(CallEnded(reason=reason), call_id=call_id, producer=SERVICE)
-            await publish(self._broker, CALLS, ended)
+            with call.trace.active():
+                await publish(self._broker, CALLS, ended)
         except Exception:
             log.exception("call %s: CallEnded not published", call_id)
+        finally:
+            call.trace.end()
         await self._registry.forget(call_id, gateway_id=self.gateway_id)
         log.info("call %s: ended (%s)", call_id, reason)
 

