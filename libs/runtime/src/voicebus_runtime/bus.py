@@ -28,11 +28,14 @@ from voicebus_contracts import Envelope, Event
 from voicebus_contracts.topics import Topic
 from voicebus_runtime import metrics
 from voicebus_runtime.logs import BROKER_LOGGER, call_context
+from voicebus_runtime.settings import DEFAULT_SESSION_TIMEOUT_MS
 from voicebus_runtime.tracing import configured_provider
 
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
+HEARTBEATS_PER_SESSION = 3
+"""Kafka's advice: a heartbeat at most a third of the session timeout apart."""
 """Kafka protocol error code for CreateTopics on an existing topic."""
 
 
@@ -92,6 +95,7 @@ def consumer_options(
     fetch_max_wait_ms: int = BACKGROUND_FETCH_MAX_WAIT_MS,
     commit: Literal["each", "periodic", "by_lanes"] = "each",
     from_beginning: bool = False,
+    session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
 ) -> dict[str, Any]:
     """Subscriber options for a service's consumer group.
 
@@ -105,7 +109,9 @@ def consumer_options(
     memory).
 
     Partitions are assigned by range, so partition p of every topic a group reads (all have
-    the same count for call topics) goes to the same worker: one call, one worker.
+    the same count for call topics) goes to the same worker: one call, one worker. A worker
+    silent for `session_timeout_ms` (`BusSettings.kafka_session_timeout_ms`) leaves the group
+    and its partitions move; it heartbeats three times within that time.
     """
     if group_id is None or commit == "by_lanes":
         ack_policy = AckPolicy.MANUAL
@@ -117,6 +123,8 @@ def consumer_options(
         "fetch_max_wait_ms": fetch_max_wait_ms,
         "ack_policy": ack_policy,
         "partition_assignment_strategy": (RangePartitionAssignor,),
+        "session_timeout_ms": session_timeout_ms,
+        "heartbeat_interval_ms": session_timeout_ms // HEARTBEATS_PER_SESSION,
     }
 
 

@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_SESSION_TIMEOUT_MS = 6_000
+"""Apache Kafka's smallest by default (group.min.session.timeout.ms); aiokafka's own is 10 s."""
+
 
 def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -28,6 +31,12 @@ class BusSettings(BaseSettings):
     log_level: str = "INFO"
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     kafka_replication_factor: int = Field(default=1, ge=1, le=16)
+    kafka_session_timeout_ms: int = Field(default=DEFAULT_SESSION_TIMEOUT_MS, ge=1_000, le=300_000)
+    """How long a consumer group waits for a worker that stopped answering (killed, frozen, cut
+    off) before moving its partitions to the others: the calls it held are silent about this
+    long plus a rebalance. Lower moves calls sooner but expels a worker that stalls this long;
+    Apache Kafka refuses less than its group.min.session.timeout.ms (6000 by default). A worker
+    that stops cleanly (SIGTERM) leaves at once, whatever this is."""
     """Replicas of each topic the services create (a production cluster wants 3)."""
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
     """How long a voice-path consumer's fetch may wait on an idle partition.

@@ -472,7 +472,10 @@ def build(
         TRANSCRIPTS.name,
         PLAYBACK.name,
         **consumer_options(
-            SERVICE, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms, commit="by_lanes"
+            SERVICE,
+            fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms,
+            commit="by_lanes",
+            session_timeout_ms=bus.kafka_session_timeout_ms,
         ),
     )
     async def on_calls_transcripts_and_playback(

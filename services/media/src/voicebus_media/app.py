@@ -71,7 +71,12 @@ def build_broker(
     @broker.subscriber(
         AUDIO_IN.name,
         CALLS.name,
-        **consumer_options(GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms, commit="periodic"),
+        **consumer_options(
+            GROUP,
+            fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms,
+            commit="periodic",
+            session_timeout_ms=bus.kafka_session_timeout_ms,
+        ),
     )
     async def on_audio_in_and_calls(env: Envelope[MediaInput]) -> None:
         match env.event:

@@ -85,7 +85,11 @@ def subscribe(broker: KafkaBroker, transcribers: TranscriberChoice, *, bus: BusS
     @broker.subscriber(
         UTTERANCES.name,
         CALLS.name,
-        **consumer_options(GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms),
+        **consumer_options(
+            GROUP,
+            fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms,
+            session_timeout_ms=bus.kafka_session_timeout_ms,
+        ),
     )
     async def on_utterances_and_calls(env: Envelope[SttInput]) -> None:
         match env.event:

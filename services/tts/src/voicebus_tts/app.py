@@ -62,7 +62,10 @@ def create_broker(
     @broker.subscriber(
         REPLIES.name,
         **consumer_options(
-            CONSUMER_GROUP, fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms, commit="by_lanes"
+            CONSUMER_GROUP,
+            fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms,
+            commit="by_lanes",
+            session_timeout_ms=bus.kafka_session_timeout_ms,
         ),
     )
     async def on_replies(env: Envelope[ReplyEvent], message: KafkaMessage) -> None:
