@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from voicebus_contracts import CallEnded, CallEvent, Envelope, ServiceHeartbeat, envelope
-from voicebus_contracts.topics import HEARTBEATS, Topic
+from voicebus_contracts.topics import AUDIO_IN, HEARTBEATS, Topic
 from voicebus_devstack.otlp import TRACES_PATH, FakeCollector
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker, publish
 from voicebus_runtime.settings import BusSettings
@@ -127,6 +127,48 @@ async def test_one_call_is_one_trace_from_service_to_service(kafka_bootstrap: st
     assert parent(media_publish) == span_id(media_create)
     assert parent(stt_process) == span_id(media_create)
     assert all(span.attributes and span.attributes[CALL_ID] == "CA-traced" for span in call)
+
+
+async def test_the_callers_audio_carries_the_trace_but_makes_no_span(kafka_bootstrap: str) -> None:
+    onward = fresh_topic()
+    await ensure_topics(kafka_bootstrap, [AUDIO_IN, onward])
+    exporter = InMemorySpanExporter()
+    providers = {
+        service: tracer_provider(service, instance=f"{service}-1", exporter=exporter)
+        for service in ("gateway", "media")
+    }
+    gateway, media = (
+        make_broker(kafka_bootstrap, client_id=service, tracer_provider=provider)
+        for service, provider in providers.items()
+    )
+    call_id = f"CA-{uuid.uuid4().hex}"
+    passed_on = asyncio.Event()
+
+    @media.subscriber(AUDIO_IN.name, **consumer_options(f"media-{uuid.uuid4().hex}"))
+    async def hear(env: Envelope[CallEvent]) -> None:
+        if env.call_id == call_id:  # the broker is shared with other tests
+            await publish(media, onward, env)
+            passed_on.set()
+
+    async with gateway, media:
+        await gateway.start()
+        await media.start()
+        call = CallTrace(call_id, "call", tracer_provider=providers["gateway"])
+        with call.active():
+            frame = envelope(CallEnded(reason="done"), call_id=call_id, producer="gateway")
+            await publish(gateway, AUDIO_IN, frame)
+        call.end()
+        await asyncio.wait_for(passed_on.wait(), 30)
+    for provider in providers.values():
+        provider.force_flush()
+
+    spans = spans_of(exporter)
+    assert not [name for _, name in spans if name.startswith(AUDIO_IN.name)]
+    root = spans["gateway", "call"]
+    onward_create = spans["media", f"{onward.name} create"]
+    assert onward_create.parent is not None
+    assert root.context is not None
+    assert onward_create.parent.span_id == root.context.span_id
 
 
 async def test_liveness_beats_start_no_trace(kafka_bootstrap: str) -> None:

@@ -19,7 +19,6 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaConnectionError
 from faststream import BaseMiddleware, StreamMessage
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
 from opentelemetry.sdk.trace import TracerProvider
@@ -29,7 +28,7 @@ from voicebus_contracts.topics import Topic
 from voicebus_runtime import metrics
 from voicebus_runtime.logs import BROKER_LOGGER, call_context
 from voicebus_runtime.settings import DEFAULT_SESSION_TIMEOUT_MS
-from voicebus_runtime.tracing import configured_provider
+from voicebus_runtime.tracing import CallTelemetry, configured_provider
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +60,7 @@ def make_broker(
     first); without one the broker makes no spans at all.
     """
     tracer_provider = tracer_provider or configured_provider()
-    tracing = (
-        ()
-        if tracer_provider is None
-        else (KafkaTelemetryMiddleware(tracer_provider=tracer_provider),)
-    )
+    tracing = () if tracer_provider is None else (CallTelemetry(tracer_provider),)
     return KafkaBroker(
         bootstrap,
         client_id=client_id,

@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
 
+from aiokafka import ConsumerRecord
+from faststream import BaseMiddleware, ContextRepo, StreamMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.response import KafkaPublishCommand
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -31,10 +38,11 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from voicebus_contracts.topics import HEARTBEATS
+from voicebus_contracts.topics import AUDIO_IN, HEARTBEATS
 from voicebus_runtime.logs import call_context, current_call_id
 from voicebus_runtime.settings import BusSettings
 
@@ -49,6 +57,61 @@ CONSUMED_FROM = "messaging.destination_publish.name"
 UNTRACED_TOPICS = frozenset({HEARTBEATS.name})
 """Topics whose messages start no trace: liveness beats from every instance every few seconds
 would outnumber the calls' traces."""
+SPANLESS_TOPICS = frozenset({AUDIO_IN.name})
+"""Topics whose messages carry their call's trace context but make no span: the caller's audio,
+50 frames a second, would bury each call's few hundred spans under thousands. What a frame's
+handler publishes is a child of the span the frame was published under (the call's root)."""
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class CallTelemetry:
+    """FastStream's Kafka telemetry (a span for each message published and handled, the
+    context in its headers), but for messages on `SPANLESS_TOPICS`, which only carry the
+    context. A broker middleware: `KafkaBroker(middlewares=(CallTelemetry(provider),))`."""
+
+    def __init__(self, tracer_provider: TracerProvider) -> None:
+        self._telemetry = KafkaTelemetryMiddleware(tracer_provider=tracer_provider)
+
+    def __call__(self, msg: Any, /, *, context: ContextRepo) -> _Middleware:
+        spans = self._telemetry(msg, context=context)
+        return _SpansUnlessSpanless(msg, context=context, spans=spans)
+
+
+_Middleware = BaseMiddleware[KafkaPublishCommand, Any]
+
+
+class _SpansUnlessSpanless(_Middleware):
+    def __init__(self, msg: Any, /, *, context: ContextRepo, spans: _Middleware) -> None:
+        super().__init__(msg, context=context)
+        self._spans = spans
+
+    async def on_receive(self) -> None:
+        await self._spans.on_receive()
+
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> bool | None:
+        return await self._spans.after_processed(exc_type, exc_val, exc_tb)
+
+    async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        record = msg.raw_message
+        if not isinstance(record, ConsumerRecord) or record.topic not in SPANLESS_TOPICS:
+            return await self._spans.consume_scope(call_next, msg)
+        token = otel_context.attach(_PROPAGATOR.extract(msg.headers))
+        try:
+            return await call_next(msg)
+        finally:
+            otel_context.detach(token)
+
+    async def publish_scope(self, call_next: Any, cmd: KafkaPublishCommand) -> Any:
+        if cmd.destination not in SPANLESS_TOPICS:
+            return await self._spans.publish_scope(call_next, cmd)
+        _PROPAGATOR.inject(cmd.headers)
+        return await call_next(cmd)
 
 
 class _CallIdOnSpans(SpanProcessor):
