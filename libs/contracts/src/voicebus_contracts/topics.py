@@ -53,7 +53,14 @@ CALL_TOPICS: tuple[Topic, ...] = (
     TOOLS,
     PLAYBACK,
 )
-ALL_TOPICS: tuple[Topic, ...] = (*CALL_TOPICS, HEARTBEATS, AGENTS)
+DEAD_LETTERS = Topic(
+    "voicebus.deadletters",
+    1,
+    "any message a consumer could not decode or handle, as it was, with headers saying why "
+    "(keyed by its original key)",
+)
+"""Few messages, read whole by an operator: one partition keeps them in the order they failed."""
+ALL_TOPICS: tuple[Topic, ...] = (*CALL_TOPICS, HEARTBEATS, AGENTS, DEAD_LETTERS)
 
 GATEWAY_TOPIC_PARTITIONS = 3
 

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from voicebus_contracts import Envelope, Event
 from voicebus_contracts.topics import Topic
 from voicebus_runtime import metrics
+from voicebus_runtime.deadletters import DeadLetters
 from voicebus_runtime.logs import BROKER_LOGGER, call_context
 from voicebus_runtime.settings import DEFAULT_SESSION_TIMEOUT_MS
 from voicebus_runtime.tracing import CallTelemetry, configured_provider
@@ -57,11 +58,12 @@ def make_broker(
 
     Its messages are handled in their call, counted in the process's metrics, and traced to
     `tracer_provider`, by default the process's if `configure_tracing` set one up (so call that
-    first); without one the broker makes no spans at all.
+    first); without one the broker makes no spans at all. A message its consumers fail to
+    decode or handle is buried with the dead letters (`deadletters`), and they move on.
     """
     tracer_provider = tracer_provider or configured_provider()
     tracing = () if tracer_provider is None else (CallTelemetry(tracer_provider),)
-    return KafkaBroker(
+    broker = KafkaBroker(
         bootstrap,
         client_id=client_id,
         linger_ms=0,
@@ -78,6 +80,9 @@ def make_broker(
         # FastStream logs every message received and processed at this level: keep it off INFO.
         log_level=logging.DEBUG,
     )
+    # Outermost: what fails to decode or to be handled is buried, and the consumer moves on.
+    broker.insert_middleware(DeadLetters(broker, consumer=client_id))
+    return broker
 
 
 BACKGROUND_FETCH_MAX_WAIT_MS = 500

@@ -15,10 +15,13 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream.kafka.message import KafkaMessage
+
+from voicebus_runtime.deadletters import DeadLetters
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,11 @@ MAX_IN_FLIGHT = 64
 class CallLanes:
     """One lane per call: work in a lane runs in the order it was given."""
 
-    def __init__(self, *, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+    def __init__(
+        self, *, dead_letters: DeadLetters | None = None, max_in_flight: int = MAX_IN_FLIGHT
+    ) -> None:
+        self.dead_letters = dead_letters
+        """Where a message whose work fails is buried; None: it is only logged."""
         self._lanes: dict[str, asyncio.Lock] = {}
         self._users: defaultdict[str, int] = defaultdict(int)
         self._room = asyncio.Semaphore(max_in_flight)
@@ -68,7 +75,7 @@ class CallLanes:
         pending[record.offset] = False
         # Tasks start in the order they are made, and a lane's lock serves its waiters in turn:
         # a call's work runs in the order it was submitted.
-        task = asyncio.create_task(self._run(call_id, work))
+        task = asyncio.create_task(self._run(record, call_id, work))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         task.add_done_callback(lambda _: self._finished(message.consumer, partition, record.offset))
@@ -78,12 +85,17 @@ class CallLanes:
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 
-    async def _run(self, call_id: str, work: Callable[[], Awaitable[None]]) -> None:
+    async def _run(
+        self, record: ConsumerRecord[Any, Any], call_id: str, work: Callable[[], Awaitable[None]]
+    ) -> None:
         try:
             async with self.lane(call_id):
                 await work()
-        except Exception:
-            log.exception("call %s: a message was not handled", call_id)
+        except Exception as failed:
+            if self.dead_letters is None:
+                log.exception("call %s: a message was not handled", call_id)
+            else:
+                await self.dead_letters.bury(record, failed)
         finally:
             self._room.release()
 

@@ -87,6 +87,7 @@ from voicebus_contracts.topics import (
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.control import CallControl
+from voicebus_runtime.deadletters import DeadLetters
 from voicebus_runtime.lanes import CallLanes
 from voicebus_runtime.metrics import exposition
 from voicebus_runtime.registry import CallRegistry
@@ -421,7 +422,8 @@ def build(
     responder: Responder | None = None,
     knowledge: KnowledgeBases | None = None,
 ) -> Worker:
-    broker = make_broker(bus.kafka_bootstrap, client_id=f"{SERVICE}-{bus.instance_id}")
+    client_id = f"{SERVICE}-{bus.instance_id}"
+    broker = make_broker(bus.kafka_bootstrap, client_id=client_id)
     app = worker_app(broker, service=SERVICE, bus=bus)
     redis = Redis.from_url(bus.redis_url)
     registry = CallRegistry(redis)
@@ -440,7 +442,7 @@ def build(
         return Workflows(flow, states=states, record=record, control=control)
 
     embedder = E5Embedder()
-    lanes = CallLanes()
+    lanes = CallLanes(dead_letters=DeadLetters(broker, consumer=client_id))
     agent = Agent(
         broker=broker,
         store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),

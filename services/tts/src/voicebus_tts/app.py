@@ -16,6 +16,7 @@ from voicebus_contracts import Envelope, ReplyCancelled, ReplyEvent, ReplyTextCh
 from voicebus_contracts.topics import REPLIES, gateway_topic
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
+from voicebus_runtime.deadletters import DeadLetters
 from voicebus_runtime.lanes import CallLanes
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
@@ -56,7 +57,9 @@ def create_broker(
     time; a cancellation acts the moment it is read, outside the lanes, so the sentence being
     synthesized stops at once and what is still queued of the reply is not spoken.
     """
-    broker = make_broker(bus.kafka_bootstrap, client_id=f"voicebus-tts-{bus.instance_id}")
+    client_id = f"voicebus-tts-{bus.instance_id}"
+    broker = make_broker(bus.kafka_bootstrap, client_id=client_id)
+    lanes.dead_letters = DeadLetters(broker, consumer=client_id)  # a reply that fails to be spoken
     cancelled: Lru[str, None] = Lru(size=CANCELLED_REPLIES_REMEMBERED)
 
     @broker.subscriber(
