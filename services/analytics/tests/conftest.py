@@ -25,6 +25,8 @@ from voicebus_contracts import (
     ReplyPlaybackStarted,
     ReplyTextChunk,
     StageStamps,
+    ToolCalled,
+    ToolReturned,
     WorkflowProgressed,
     envelope,
 )
@@ -61,8 +63,10 @@ async def store(database_url: str) -> AsyncIterator[SqlCallStore]:
 
 
 @pytest.fixture
-def service(store: SqlCallStore) -> Service:
-    return create_service(store, bus=BusSettings())
+async def service(store: SqlCallStore) -> AsyncIterator[Service]:
+    service = create_service(store, bus=BusSettings())
+    yield service
+    await service.follow_up.aclose()
 
 
 @pytest.fixture
@@ -96,9 +100,10 @@ def _at(
     )
 
 
-def whole_call(call_id: str, *, at: float) -> dict[str, Delivery]:
-    """The events of a call started at `at`: a person answers, the caller asks, the agent's
-    workflow takes the order number and the agent answers in 3 chunks.
+def whole_call(call_id: str, *, at: float, agent_id: str = "support") -> dict[str, Delivery]:
+    """The events of a call of `agent_id` started at `at`: a person answers, the caller asks,
+    the agent's workflow takes the order number, the agent looks the order up (a tool) and
+    answers in 3 chunks.
 
     Stamps put 500 ms of endpointing, 300 ms of STT, 200 ms to the first reply text, 300 ms to
     the first audio and 100 ms to send it: 1400 ms voice to voice.
@@ -118,7 +123,7 @@ def whole_call(call_id: str, *, at: float) -> dict[str, Delivery]:
 
     started = CallStarted(
         transport="twilio",
-        agent_id="support",
+        agent_id=agent_id,
         gateway_id="gw-1",
         audio_in=TELEPHONE,
         audio_out=SPEECH_16K,
@@ -129,6 +134,13 @@ def whole_call(call_id: str, *, at: float) -> dict[str, Delivery]:
     answered = CallAnsweredBy(answered_by="human", detection_ms=1200)
     progressed = WorkflowProgressed(
         node="order_status", previous_node="greeting", variables={"order_number": "A-1042"}
+    )
+    tool_call = f"{call_id}-tc1"
+    called = ToolCalled(
+        tool_call_id=tool_call, name="order_status", arguments='{"order": "A-1042"}'
+    )
+    returned = ToolReturned(
+        tool_call_id=tool_call, name="order_status", result="shipped", failed=False, duration_ms=40
     )
     return {
         "started": (CALLS, _at(started, call_id=call_id, producer="gateway", at=at)),
@@ -141,6 +153,8 @@ def whole_call(call_id: str, *, at: float) -> dict[str, Delivery]:
             TOOLS,
             _at(progressed, call_id=call_id, producer="agent", at=at + 2.9, stamps=heard),
         ),
+        "called": (TOOLS, _at(called, call_id=call_id, producer="agent", at=at + 2.95)),
+        "returned": (TOOLS, _at(returned, call_id=call_id, producer="agent", at=at + 2.99)),
         "chunk0": chunk(0, "Let me check."),
         "chunk1": chunk(1, "It ships today."),
         "chunk2": chunk(2, ""),
@@ -163,5 +177,5 @@ def whole_call(call_id: str, *, at: float) -> dict[str, Delivery]:
 
 @pytest.fixture
 def a_call() -> MakeCall:
-    """Builds the events of a whole call: `a_call(call_id, at=epoch_seconds)`."""
+    """Builds the events of a whole call: `a_call(call_id, at=epoch_seconds[, agent_id=...])`."""
     return whole_call

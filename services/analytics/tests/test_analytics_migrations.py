@@ -15,11 +15,13 @@ from voicebus_sql.migrations import differences
 
 T = TypeVar("T")
 
-TABLES = {"calls", "turns", "reply_chunks", "webhook_deliveries"}
+TABLES = {"calls", "turns", "reply_chunks", "webhook_deliveries", "tool_calls"}
 ANSWERS_AND_WORKFLOWS = {"answered_by", "workflow_node", "variables", "workflow_at"}
 """The columns of `calls` that revision 0002 adds."""
 POST_CALL = {"summary", "extraction", "succeeded", "success_reason", "concluded_at"}
 """The columns of `calls` that revision 0003 adds."""
+DIRECTION_AND_NOTIFIED = {"direction", "notified_at"}
+"""The columns of `calls` that revision 0004 adds."""
 
 
 def on_database(url: str, work: Callable[[Connection], T]) -> T:
@@ -116,6 +118,48 @@ def test_0003_adds_the_post_call_results_and_the_webhook_log_and_takes_them_back
         assert not POST_CALL & columns_of_calls(url)
         assert columns_of_calls(url) >= ANSWERS_AND_WORKFLOWS
         assert "webhook_deliveries" not in tables_in(url)
+        assert on_database(url, calls_and_turns) == [("c1", "completed", "c1-t1")]
+    finally:
+        MIGRATIONS.downgrade(url)
+
+
+def a_concluded_call(connection: Connection) -> None:
+    connection.execute(
+        text(
+            "UPDATE calls SET summary = 'Caller: Hello?',"
+            " concluded_at = '2025-06-15 15:07:00+00:00' WHERE call_id = 'c1'"
+        )
+    )
+    connection.execute(text("INSERT INTO calls (call_id, status) VALUES ('c2', 'in-progress')"))
+
+
+def notified(connection: Connection) -> list[tuple[object, ...]]:
+    return [
+        (call_id, at is not None)
+        for call_id, at in connection.execute(
+            text("SELECT call_id, notified_at FROM calls ORDER BY call_id")
+        )
+    ]
+
+
+def test_0004_adds_tool_calls_and_directions_and_takes_them_back(empty_database_url: str) -> None:
+    url = empty_database_url
+    MIGRATIONS.upgrade(url, "0003")
+    try:
+        on_database(url, a_completed_call_with_a_turn)
+        on_database(url, a_concluded_call)
+
+        MIGRATIONS.upgrade(url, "0004")
+        assert columns_of_calls(url) >= DIRECTION_AND_NOTIFIED | POST_CALL
+        assert "tool_calls" in tables_in(url)
+        assert on_database(url, calls_and_turns) == [("c1", "completed", "c1-t1")]
+        # The concluded call's webhook was told when it was concluded, not to be told again.
+        assert on_database(url, notified) == [("c1", True), ("c2", False)]
+
+        MIGRATIONS.downgrade(url, "0003")
+        assert not DIRECTION_AND_NOTIFIED & columns_of_calls(url)
+        assert columns_of_calls(url) >= POST_CALL
+        assert "tool_calls" not in tables_in(url)
         assert on_database(url, calls_and_turns) == [("c1", "completed", "c1-t1")]
     finally:
         MIGRATIONS.downgrade(url)

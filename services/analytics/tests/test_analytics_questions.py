@@ -26,6 +26,7 @@ from voicebus_contracts import (
     TELEPHONE,
     CallEnded,
     CallStarted,
+    Direction,
     Envelope,
     Event,
     FinalTranscript,
@@ -34,10 +35,12 @@ from voicebus_contracts import (
     ReplyPlaybackStarted,
     ReplyTextChunk,
     StageStamps,
+    ToolCalled,
+    ToolReturned,
     Transport,
     envelope,
 )
-from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, TRANSCRIPTS, Topic
+from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS, Topic
 
 Delivery = tuple[Topic, Envelope[Any]]
 Record = Callable[..., Awaitable[None]]
@@ -53,12 +56,14 @@ def utc(epoch_s: float) -> datetime:
 @dataclass(frozen=True)
 class Exchange:
     """The caller says something and the agent replies, its stages taking `stages_ms`
-    (endpoint, stt, first text, first audio, send); the caller may cut the reply off."""
+    (endpoint, stt, first text, first audio, send), after calling `tools`; the caller may cut
+    the reply off."""
 
     said: str
     replied: str = "Sure."
     stages_ms: tuple[float, float, float, float, float] = (500.0, 300.0, 200.0, 300.0, 100.0)
     cut_off: bool = False
+    tools: tuple[str, ...] = ()
 
 
 def conversation(
@@ -67,6 +72,7 @@ def conversation(
     at: float,
     agent_id: str = "support",
     transport: Transport = "twilio",
+    direction: Direction = "inbound",
     exchanges: Sequence[Exchange] = (),
     ended: tuple[float, str] | None = None,
 ) -> list[Delivery]:
@@ -88,6 +94,7 @@ def conversation(
         audio_out=SPEECH_16K,
         from_number="+15550001",
         to_number="+15550002",
+        direction=direction,
     )
     deliveries = [sent(CALLS, started, at)]
     for k, exchange in enumerate(exchanges):
@@ -114,6 +121,18 @@ def conversation(
             sent(REPLIES, chunk, first_text, replied),
             sent(PLAYBACK, ReplyPlaybackStarted(reply_id=reply_id), playback, played),
         ]
+        for n, name in enumerate(exchange.tools):
+            tool_call = f"{turn_id}:tool{n}"
+            deliveries += [
+                sent(TOOLS, ToolCalled(tool_call_id=tool_call, name=name, arguments="{}"), spoke),
+                sent(
+                    TOOLS,
+                    ToolReturned(
+                        tool_call_id=tool_call, name=name, result="ok", failed=False, duration_ms=5
+                    ),
+                    spoke,
+                ),
+            ]
         if exchange.cut_off:
             cancelled = ReplyCancelled(reply_id=reply_id, heard_text=exchange.replied[:2])
             deliveries.append(sent(REPLIES, cancelled, playback + 0.5))
@@ -149,6 +168,7 @@ MANY_CALLS = (
         "later",
         at=T0 + DAY,
         agent_id="sales",
+        direction="outbound",
         exchanges=[Exchange("It costs 1000 dollars.", "Order noted.")],
         ended=(30, "hangup"),
     ),
@@ -165,6 +185,8 @@ MANY_CALLS = (
         (CallFilter(status="in-progress"), ["refund"]),
         (CallFilter(status="completed"), ["later", "silent", "order"]),
         (CallFilter(transport="web"), ["silent", "refund"]),
+        (CallFilter(direction="outbound"), ["later"]),
+        (CallFilter(direction="inbound"), ["silent", "refund", "order"]),
         (CallFilter(started_after=utc(T0 + 60)), ["later", "silent", "refund"]),
         (CallFilter(started_before=utc(T0 + 60)), ["order"]),
         (
@@ -175,7 +197,7 @@ MANY_CALLS = (
     ],
     ids=repr,
 )
-async def test_calls_are_filtered_by_agent_status_transport_and_start(
+async def test_calls_are_filtered_by_agent_status_transport_direction_and_start(
     store: SqlCallStore, record: Record, matching: CallFilter, expected: list[str]
 ) -> None:
     await record_calls(record, *MANY_CALLS)
@@ -230,9 +252,11 @@ async def test_the_list_takes_its_filters_from_the_query(
     )
     searched = await api.get("/api/calls", params={"q": "L'ÉTÉ", "status": "in-progress"})
     naive = await api.get("/api/calls", params={"started_before": "2025-06-15T15:07:40"})
+    placed = await api.get("/api/calls", params={"direction": "outbound"})
 
     assert [c["call_id"] for c in by_agent_and_time.json()] == ["refund"]
     assert [c["call_id"] for c in searched.json()] == ["refund"]
+    assert [(c["call_id"], c["direction"]) for c in placed.json()] == [("later", "outbound")]
     assert [c["call_id"] for c in naive.json()] == ["order"]  # an instant without offset is UTC
 
 
@@ -242,6 +266,7 @@ async def test_the_list_takes_its_filters_from_the_query(
     [
         ({"status": "ringing"}, "status"),
         ({"transport": "fax"}, "transport"),
+        ({"direction": "sideways"}, "direction"),
         ({"agent_id": ""}, "agent_id"),
         ({"started_after": "yesterday"}, "started_after"),
         ({"started_before": "2025-06-15T25:00:00Z"}, "started_before"),
@@ -374,7 +399,11 @@ KNOWN_CALLS = (
         "a",
         at=T0,
         exchanges=[
-            Exchange("Where is my order?", stages_ms=(400, 200, 300, 200, 100)),
+            Exchange(
+                "Where is my order?",
+                stages_ms=(400, 200, 300, 200, 100),
+                tools=("order_status", "shipping_eta"),
+            ),
             Exchange("No, the other one.", stages_ms=(600, 300, 500, 300, 100), cut_off=True),
         ],
         ended=(60, "hangup"),
@@ -496,6 +525,7 @@ async def test_the_csv_export_parses_back_to_the_calls(
     assert response.headers["content-disposition"] == 'attachment; filename="calls.csv"'
     common = {
         "agent_id": "support",
+        "direction": "inbound",
         "from_number": "+15550001",
         "to_number": "+15550002",
         "answered_by": "",
@@ -511,6 +541,7 @@ async def test_the_csv_export_parses_back_to_the_calls(
             "end_reason": "",
             "duration_s": "",
             "turns": "2",
+            "tool_calls": "0",
             "interruptions": "0",
             "median_voice_to_voice_ms": "900.0",
         },
@@ -524,6 +555,7 @@ async def test_the_csv_export_parses_back_to_the_calls(
             "end_reason": "transferred",
             "duration_s": "30.0",
             "turns": "2",
+            "tool_calls": "0",
             "interruptions": "1",
             "median_voice_to_voice_ms": "2100.0",
         },
@@ -537,6 +569,7 @@ async def test_the_csv_export_parses_back_to_the_calls(
             "end_reason": BYE,
             "duration_s": "120.0",
             "turns": "2",
+            "tool_calls": "0",
             "interruptions": "0",
             "median_voice_to_voice_ms": "1500.0",
         },
@@ -550,6 +583,7 @@ async def test_the_csv_export_parses_back_to_the_calls(
             "end_reason": "hangup",
             "duration_s": "60.0",
             "turns": "4",
+            "tool_calls": "2",
             "interruptions": "1",
             "median_voice_to_voice_ms": "1500.0",
         },
@@ -564,8 +598,9 @@ async def test_the_csv_export_follows_the_filters(api: httpx.AsyncClient, record
 
     assert [row["call_id"] for row in parsed(searched.text)] == ["b"]
     assert nothing.text.splitlines() == [
-        "call_id,status,agent_id,transport,from_number,to_number,started_at,ended_at,"
-        "end_reason,answered_by,duration_s,turns,interruptions,median_voice_to_voice_ms"
+        "call_id,status,agent_id,transport,direction,from_number,to_number,started_at,ended_at,"
+        "end_reason,answered_by,duration_s,turns,tool_calls,interruptions,"
+        "median_voice_to_voice_ms"
     ]
 
 

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from voicebus_analytics.settings import Settings
+from voicebus_contracts.agents import LanguageModel
 from voicebus_sql.engine import async_url
 
 
@@ -40,6 +42,57 @@ def test_a_database_url_is_taken_as_given(monkeypatch: pytest.MonkeyPatch) -> No
 )
 def test_urls_without_an_asyncio_driver_get_one(given: str, used: str) -> None:
     assert async_url(given) == used
+
+
+LLM_VARIABLES = (
+    "VOICEBUS_ANALYTICS_LLM_MODEL",
+    "VOICEBUS_ANALYTICS_LLM_BASE_URL",
+    "VOICEBUS_ANALYTICS_LLM_API_KEY",
+    "OPENAI_API_KEY",
+)
+
+
+@pytest.fixture
+def no_model(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for variable in LLM_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    return monkeypatch
+
+
+def test_without_a_model_calls_are_concluded_offline(no_model: pytest.MonkeyPatch) -> None:
+    assert Settings().service_model() is None
+
+
+def test_a_model_on_openais_endpoint_without_a_key_is_refused_naming_the_variables(
+    no_model: pytest.MonkeyPatch,
+) -> None:
+    no_model.setenv("VOICEBUS_ANALYTICS_LLM_MODEL", "gpt-4o-mini")
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    assert "VOICEBUS_ANALYTICS_LLM_MODEL" in str(refused.value)
+    assert "OPENAI_API_KEY" in str(refused.value)
+
+
+def test_openais_key_serves_analytics_model(no_model: pytest.MonkeyPatch) -> None:
+    no_model.setenv("VOICEBUS_ANALYTICS_LLM_MODEL", "gpt-4o-mini")
+    no_model.setenv("OPENAI_API_KEY", "sk-openai")
+
+    settings = Settings()
+
+    assert settings.llm_api_key is not None
+    assert settings.llm_api_key.get_secret_value() == "sk-openai"
+    assert settings.service_model() == LanguageModel(model="gpt-4o-mini", temperature=0.0)
+
+
+def test_a_model_of_another_endpoint_needs_no_key(no_model: pytest.MonkeyPatch) -> None:
+    no_model.setenv("VOICEBUS_ANALYTICS_LLM_MODEL", "llama3.2")
+    no_model.setenv("VOICEBUS_ANALYTICS_LLM_BASE_URL", "http://ollama:11434/v1")
+
+    assert Settings().service_model() == LanguageModel(
+        model="llama3.2", base_url="http://ollama:11434/v1", temperature=0.0
+    )
 
 
 def test_migrate_creates_the_sqlite_database_and_its_tables(tmp_path: Path) -> None:

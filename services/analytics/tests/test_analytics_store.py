@@ -12,6 +12,8 @@ from voicebus_contracts import (
     Envelope,
     FinalTranscript,
     LatencyBreakdown,
+    ToolCalled,
+    ToolReturned,
     WorkflowProgressed,
     envelope,
 )
@@ -41,10 +43,12 @@ async def test_a_call_delivered_out_of_order_and_twice_is_recorded_once(
     order = (
         "playback",
         "chunk2",
+        "returned",
         "progressed",
         "ended",
         "chunk0",
         "transcript",
+        "called",
         "answered",
         "started",
         "chunk1",
@@ -57,6 +61,7 @@ async def test_a_call_delivered_out_of_order_and_twice_is_recorded_once(
 
     assert call is not None
     assert (call.status, call.transport, call.agent_id) == ("completed", "twilio", "support")
+    assert call.direction == "inbound"
     assert (call.from_number, call.to_number) == ("+15550001", "+15550002")
     assert (call.started_at, call.ended_at, call.end_reason) == (
         utc(T0),
@@ -79,6 +84,14 @@ async def test_a_call_delivered_out_of_order_and_twice_is_recorded_once(
         send_ms=100.0,
         voice_to_voice_ms=1400.0,
     )
+    [tool_call] = call.tool_calls
+    assert (tool_call.tool_call_id, tool_call.name, tool_call.arguments) == (
+        "c1-tc1",
+        "order_status",
+        '{"order": "A-1042"}',
+    )
+    assert (tool_call.result, tool_call.failed, tool_call.duration_ms) == ("shipped", False, 40)
+    assert (tool_call.called_at, tool_call.returned_at) == (utc(T0 + 2.95), utc(T0 + 2.99))
     assert [c.call_id for c in await store.calls(limit=10, offset=0)] == ["c1"]
 
 
@@ -207,3 +220,36 @@ async def test_a_call_without_detection_or_workflow_has_none(
 
     assert call is not None
     assert (call.answered_by, call.workflow_node, call.variables) == (None, None, {})
+
+
+def tool(event: ToolCalled | ToolReturned, *, at: float) -> tuple[Topic, Envelope[Any]]:
+    return TOOLS, envelope(event, call_id="c1", producer="agent").model_copy(
+        update={"created_at": at}
+    )
+
+
+async def test_tool_calls_are_in_the_order_they_were_called_whatever_the_order_recorded(
+    store: SqlCallStore, record: Record
+) -> None:
+    # The model called two tools at once, then a third; the second is still running.
+    first = ToolCalled(tool_call_id="tc-b", name="weather", arguments="{}")
+    second = ToolCalled(tool_call_id="tc-a", name="tides", arguments="{}")
+    third = ToolCalled(tool_call_id="tc-c", name="book", arguments='{"boat": 2}')
+    first_answered = ToolReturned(
+        tool_call_id="tc-b", name="weather", result="sunny", failed=False, duration_ms=30
+    )
+    await record(
+        tool(third, at=T0 + 5),
+        tool(first_answered, at=T0 + 1.03),
+        tool(second, at=T0 + 1.01),
+        tool(first, at=T0 + 1),
+    )
+
+    call = await store.call("c1")
+
+    assert call is not None
+    assert [(t.tool_call_id, t.result) for t in call.tool_calls] == [
+        ("tc-b", "sunny"),
+        ("tc-a", None),
+        ("tc-c", None),
+    ]

@@ -1,11 +1,14 @@
 """The analytics service: Kafka consumers that record calls, and the HTTP API that reads them.
 
 Both run in one process under one event loop: uvicorn serves the API, whose lifespan provisions
-the topics, starts the consumers and the heartbeat.
+the topics, starts the consumers and the heartbeat, and, once the agent catalog is read, takes
+up the follow-ups of calls that a stop or a crash cut short.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import logging
@@ -22,7 +25,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from faststream.kafka import KafkaBroker
 
-from voicebus_analytics.ports import CallFilter, CallStore
+from voicebus_analytics.catalog import AgentCatalog
+from voicebus_analytics.follow_up import FollowUp
+from voicebus_analytics.model_judge import ModelJudge
+from voicebus_analytics.ports import CallFilter, CallJudge, CallStore
 from voicebus_analytics.recorder import RecordedEvent, Recorder
 from voicebus_analytics.recordings import recordings_router
 from voicebus_analytics.settings import Settings
@@ -36,9 +42,9 @@ from voicebus_analytics.views import (
     WebhookDelivery,
 )
 from voicebus_analytics.webhooks import Webhooks
-from voicebus_contracts import Envelope, Transport
+from voicebus_contracts import Direction, Envelope, Transport
+from voicebus_contracts.agents import LanguageModel
 from voicebus_contracts.topics import ALL_TOPICS, CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS
-from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.heartbeat import Heartbeat
 from voicebus_runtime.metrics import ConsumerLag, exposition
@@ -53,12 +59,14 @@ MAX_PAGE = 200
 MAX_SEARCH_CHARS = 200
 CSV_FILENAME = "calls.csv"
 CSV_CHUNK_CHARS = 16 * 1024
+CATALOG_READ_TIMEOUT_S = 30.0
+"""How long the follow-ups cut short by a stop wait at start for the agent catalog to be read."""
 
 RECORDED_TOPICS = (CALLS, TRANSCRIPTS, REPLIES, PLAYBACK, TOOLS)
 
 
 def create_broker(
-    recorder: Recorder, *, bus: BusSettings, agents: AgentDirectory | None = None
+    recorder: Recorder, *, bus: BusSettings, agents: AgentCatalog | None = None
 ) -> KafkaBroker:
     """A broker that feeds every event analytics records to `recorder`, and keeps `agents` up
     with the agent catalog.
@@ -97,6 +105,7 @@ def _matching(
     agent_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     status: CallStatus | None = None,
     transport: Transport | None = None,
+    direction: Direction | None = None,
     started_after: Annotated[
         datetime | None,
         Query(description="Calls started at or after this instant (ISO 8601; UTC if no offset)"),
@@ -131,6 +140,7 @@ def _matching(
         agent_id=agent_id,
         status=status,
         transport=transport,
+        direction=direction,
         started_after=after,
         started_before=before,
         text=q,
@@ -163,7 +173,8 @@ async def list_calls(
 @calls.get("/{call_id}", responses={404: {"description": "No call with this id was recorded"}})
 async def get_call(call_id: str, store: Store) -> CallDetail:
     """One call with its turns in conversation order, each agent turn's latency and its
-    waterfall, and the replies the caller cut off."""
+    waterfall, the replies the caller cut off, the tools its agent called and, once it is
+    concluded, its post-call results."""
     call = await store.call(call_id)
     if call is None:
         raise HTTPException(status_code=404, detail=f"no call {call_id!r} was recorded")
@@ -190,7 +201,7 @@ exports = APIRouter(tags=["calls"])
 )
 async def export_calls(store: Store, matching: Matching) -> StreamingResponse:
     """Every call matching the filters, newest first, as CSV: its record, its number of turns,
-    of interruptions and its median voice-to-voice latency."""
+    of tool calls, of interruptions and its median voice-to-voice latency."""
     return StreamingResponse(
         _csv(store.export(matching)),
         media_type="text/csv",
@@ -231,6 +242,7 @@ class Service:
     api: FastAPI
     """The HTTP API; its lifespan runs the consumers."""
     broker: KafkaBroker
+    follow_up: FollowUp
 
 
 def create_service(
@@ -239,36 +251,53 @@ def create_service(
     bus: BusSettings,
     recordings: Path | None = None,
     webhooks: Webhooks | None = None,
+    judge: CallJudge | None = None,
+    service_model: LanguageModel | None = None,
 ) -> Service:
     """The API over `store`; its lifespan provisions the topics, consumes into `store`, beats.
 
-    Each ended call's post-call results are drawn for its agent, as the catalog announces it,
-    and `webhooks` (default: Webhooks' defaults) tell the agent's webhook.
+    Each ended call's post-call results are drawn for its agent, as the catalog announces it: by
+    the agent's model or else `service_model` through `judge`, offline without; then `webhooks`
+    (default: Webhooks' defaults) tell the agent's webhook.
     """
-    agents = AgentDirectory()
+    agents = AgentCatalog()
     webhooks = Webhooks(store=store) if webhooks is None else webhooks
-    broker = create_broker(
-        Recorder(store=store, agents=agents, listener=webhooks), bus=bus, agents=agents
+    follow_up = FollowUp(
+        store=store, agents=agents, listener=webhooks, judge=judge, service_model=service_model
     )
+    broker = create_broker(Recorder(store=store, follow_up=follow_up), bus=bus, agents=agents)
     heartbeat = Heartbeat(
         broker, service=SERVICE, instance=bus.instance_id, interval_s=bus.heartbeat_interval_s
     )
     lag = ConsumerLag(broker, interval_s=bus.consumer_lag_interval_s)
+
+    async def resume_follow_ups() -> None:
+        await agents.read_to_end(bus.kafka_bootstrap, timeout_s=CATALOG_READ_TIMEOUT_S)
+        try:
+            await follow_up.resume()
+        except Exception:
+            log.exception("the follow-ups cut short were not taken up")
 
     @asynccontextmanager
     async def run_consumers(_: FastAPI) -> AsyncIterator[None]:
         await ensure_topics(
             bus.kafka_bootstrap, ALL_TOPICS, replication_factor=bus.kafka_replication_factor
         )
+        follow_up.hold()
         await broker.start()
         heartbeat.start()
         lag.start()
+        resuming = asyncio.create_task(resume_follow_ups(), name="resume-follow-ups")
         try:
             yield
         finally:
+            resuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resuming
             await lag.stop()
             await heartbeat.stop()
             await broker.stop()
+            await follow_up.aclose()
             await webhooks.aclose()
 
     api = FastAPI(title="voicebus analytics", lifespan=run_consumers)
@@ -284,13 +313,19 @@ def create_service(
     api.include_router(figures)
     if recordings is not None:
         api.include_router(recordings_router(recordings))
-    return Service(api=api, broker=broker)
+    return Service(api=api, broker=broker, follow_up=follow_up)
 
 
 async def serve(*, settings: Settings, bus: BusSettings) -> None:
     """Run the service until SIGINT or SIGTERM."""
     log.info("recording calls in %s", redacted(settings.database_url))
     engine = create_engine(settings.database_url)
+    key = settings.llm_api_key
+    judge = ModelJudge(
+        service_base_url=settings.llm_base_url,
+        service_api_key=None if key is None else key.get_secret_value(),
+        timeout_s=settings.llm_timeout_s,
+    )
     try:
         store = SqlCallStore(engine=engine)
         webhooks = Webhooks(
@@ -299,12 +334,20 @@ async def serve(*, settings: Settings, bus: BusSettings) -> None:
             backoff_s=settings.webhook_backoff_s,
             timeout_s=settings.webhook_timeout_s,
         )
-        service = create_service(store, bus=bus, recordings=settings.recordings, webhooks=webhooks)
+        service = create_service(
+            store,
+            bus=bus,
+            recordings=settings.recordings,
+            webhooks=webhooks,
+            judge=judge,
+            service_model=settings.service_model(),
+        )
         server = uvicorn.Server(
             uvicorn.Config(service.api, host=settings.host, port=settings.port, log_config=None)
         )
         await server.serve()
     finally:
+        await judge.aclose()
         await engine.dispose()
     if not server.started:
         raise SystemExit("analytics did not start")

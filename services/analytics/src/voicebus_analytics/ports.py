@@ -1,11 +1,12 @@
-"""The analytics service's port: where the records of calls are kept."""
+"""The analytics service's ports: where the records of calls are kept, the agents they belong to,
+who is told of an ended call, and the language model that judges one."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from voicebus_analytics.post_call import Conclusion
 from voicebus_analytics.records import (
@@ -17,6 +18,8 @@ from voicebus_analytics.records import (
     ReplyInterrupted,
     ReplyPlayback,
     ReplyText,
+    ToolCallMade,
+    ToolCallReturned,
     WorkflowProgress,
 )
 from voicebus_analytics.views import (
@@ -27,8 +30,8 @@ from voicebus_analytics.views import (
     Summary,
     WebhookDelivery,
 )
-from voicebus_contracts import Transport
-from voicebus_contracts.agents import AgentSpec, PostCall
+from voicebus_contracts import Direction, Transport
+from voicebus_contracts.agents import AgentSpec, LanguageModel, PostCall
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class CallFilter:
     agent_id: str | None = None
     status: CallStatus | None = None
     transport: Transport | None = None
+    direction: Direction | None = None
     started_after: datetime | None = None
     """Calls started at or after this instant."""
     started_before: datetime | None = None
@@ -68,6 +72,18 @@ class CallStore(Protocol):
         when these were kept, so a redelivered end of the call concludes nothing more."""
         ...
 
+    async def record_notified(self, call_id: str, *, at: datetime) -> None:
+        """Telling the concluded call's webhook is over (or there was none to tell)."""
+        ...
+
+    async def unconcluded_calls(self) -> list[str]:
+        """The ended calls without post-call results, the earliest ended first."""
+        ...
+
+    async def unnotified_calls(self) -> list[str]:
+        """The concluded calls whose webhook was not yet told, the earliest concluded first."""
+        ...
+
     async def record_delivery(self, delivery: DeliveryAttempt) -> None: ...
 
     async def deliveries(self, call_id: str) -> list[WebhookDelivery]:
@@ -91,6 +107,10 @@ class CallStore(Protocol):
         """Mark the reply's agent turn interrupted, ended when it was cancelled."""
         ...
 
+    async def record_tool_call(self, call: ToolCallMade) -> None: ...
+
+    async def record_tool_result(self, result: ToolCallReturned) -> None: ...
+
     async def calls(
         self, matching: CallFilter = ANY_CALL, *, limit: int, offset: int
     ) -> list[CallSummary]:
@@ -98,7 +118,8 @@ class CallStore(Protocol):
         ...
 
     async def call(self, call_id: str) -> CallDetail | None:
-        """The call with its turns in conversation order, or None if it is unknown."""
+        """The call with its turns in conversation order and its tool calls in the order they
+        were called, or None if it is unknown."""
         ...
 
     def export(self, matching: CallFilter = ANY_CALL) -> AsyncIterator[CallExport]:
@@ -112,14 +133,32 @@ class CallStore(Protocol):
 
 
 class Agents(Protocol):
-    """The agents as announced (voicebus_runtime.agents.AgentDirectory)."""
+    """The agents as announced (catalog.AgentCatalog)."""
 
     def get(self, agent_id: str) -> AgentSpec | None: ...
 
 
 class CallEndedListener(Protocol):
-    """Told of each ended call, once, with its post-call results."""
+    """Told of each concluded call, with its post-call results."""
 
-    def call_ended(self, call: CallDetail, post_call: PostCall) -> None:
-        """Take note of `call`; return at once (any work it starts runs in the background)."""
+    async def call_ended(self, call: CallDetail, post_call: PostCall) -> None:
+        """Tell whoever `post_call` names of `call`; return once that is over (told, refused
+        or given up on). Raising leaves it to be done again when analytics starts."""
+        ...
+
+
+class JudgementError(Exception):
+    """A language model gave no judgement of a call: unreachable, timed out, refused, or its
+    answer was not a JSON object."""
+
+
+class CallJudge(Protocol):
+    """A language model that reads an ended call and answers what its agent's post-call section
+    asks: a summary, the facts of its extraction schema, whether it succeeded."""
+
+    async def judge(
+        self, call: CallDetail, post_call: PostCall, model: LanguageModel
+    ) -> Mapping[str, Any]:
+        """`model`'s answer, a JSON object whose parts are not checked yet (see
+        `post_call.conclude`); JudgementError when it gave none."""
         ...

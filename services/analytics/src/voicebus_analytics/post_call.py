@@ -1,10 +1,12 @@
 """What is drawn from a call once it is over: a summary, the facts its agent's schema asks for
 and whether the call succeeded.
 
-This is the offline way, without a language model: the summary is extractive (the caller's
-first request and the agent's last answer, in their own words), the facts are the variables the
-call's workflow collected, and success means every required fact was collected in a call that
-ended normally. Plain Python: it takes the call as recorded and the agent's post-call section.
+A language model may judge each part (`follow_up` asks it, when the call's agent or analytics
+has one); what it answers is taken part by part where it fits, and the rest is drawn the offline
+way: the summary is extractive (the caller's first request and the agent's last answer, in their
+own words), the facts are the variables the call's workflow collected, and success means every
+required fact was collected in a call that ended normally. Plain Python: it takes the call as
+recorded, the agent's post-call section and the model's answer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from voicebus_contracts.agents import PostCall
 
 SUMMARY_SIDE_CHARS = 300
 """Each side's words in the summary are cut to this many characters (an ellipsis marks a cut)."""
+JUDGED_TEXT_CHARS = 2_000
+"""The model's summary and reason are cut to this many characters."""
 FAILED_ENDS = frozenset({"gateway error", "gateway replica lost", "gateway stopped"})
 """The reasons the gateway gives when it, not a party to the call, ended it."""
 
@@ -32,26 +36,51 @@ class Conclusion:
     """The post-call results kept on the call record."""
 
     summary: str | None
-    """The caller's first request and the agent's last answer; None if neither said anything."""
+    """The model's, or the caller's first request and the agent's last answer; None if neither
+    said anything."""
     extraction: dict[str, Any] | None
-    """Each property of the agent's extraction schema, null where it was not collected (or
-    did not fit the schema); None when the agent has no schema."""
+    """Each property of the agent's extraction schema, null where neither the model nor the
+    workflow gave a value that fits it; None when the agent has no schema."""
     succeeded: bool | None
     """None when the agent says neither what success is nor what to extract."""
     success_reason: str | None
 
 
-def conclude(call: CallDetail, post_call: PostCall) -> Conclusion:
-    """The post-call results of `call`, for an agent whose post-call section is `post_call`."""
+def conclude(
+    call: CallDetail, post_call: PostCall, judged: Mapping[str, Any] | None = None
+) -> Conclusion:
+    """The post-call results of `call`, for an agent whose post-call section is `post_call`.
+
+    `judged` is a language model's answer (a JSON object): its `summary` (a text), its
+    `extraction` (each property that fits the schema; the rest from the workflow) and, when the
+    agent says what success is, its `succeeded` (a boolean) and `reason` are taken; what is
+    missing or does not fit is drawn offline.
+    """
+    judged = judged or {}
     schema = post_call.extraction
-    extraction = None if schema is None else extract(schema, call.variables)
-    succeeded, reason = _evaluate(call, post_call, extraction)
+    extraction = (
+        None if schema is None else extract(schema, call.variables, judged.get("extraction"))
+    )
+    verdict = judged.get("succeeded")
+    succeeded: bool | None
+    if post_call.success is not None and isinstance(verdict, bool):
+        succeeded, reason = verdict, _judged_text(judged.get("reason"))
+    else:
+        succeeded, reason = _evaluate(call, post_call, extraction)
     return Conclusion(
-        summary=summarize(call.turns),
+        summary=_judged_text(judged.get("summary")) or summarize(call.turns),
         extraction=extraction,
         succeeded=succeeded,
         success_reason=reason,
     )
+
+
+def _judged_text(value: object) -> str | None:
+    """`value` if it is a text with something in it, cut to JUDGED_TEXT_CHARS."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    return text if len(text) <= JUDGED_TEXT_CHARS else text[: JUDGED_TEXT_CHARS - 1] + "…"
 
 
 def summarize(turns: Sequence[Turn]) -> str | None:
@@ -71,26 +100,55 @@ def _clip(text: str) -> str:
     return text if len(text) <= SUMMARY_SIDE_CHARS else text[: SUMMARY_SIDE_CHARS - 1] + "…"
 
 
-def extract(schema: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, Any]:
-    """Each property of `schema` from the workflow variable of the same name, coerced to the
-    property's type; null if it was not collected or does not fit (type, enum)."""
+def extract(
+    schema: Mapping[str, Any], variables: Mapping[str, str], judged: object = None
+) -> dict[str, Any]:
+    """Each property of `schema`: the model's value (`judged`, an object of them) where it fits
+    the property, else the workflow variable of the same name fitted to it; null if neither
+    fits (type, enum)."""
     properties: Mapping[str, Any] = schema.get("properties") or {}
-    return {
-        name: None if name not in variables else _coerce(variables[name], spec)
-        for name, spec in properties.items()
-    }
+    drawn: Mapping[str, Any] = judged if isinstance(judged, Mapping) else {}
+    extracted = {}
+    for name, spec in properties.items():
+        value = fit(drawn.get(name), spec)
+        if value is None and name in variables:
+            value = fit(variables[name], spec)
+        extracted[name] = value
+    return extracted
 
 
-def _coerce(value: str, spec: Any) -> Any:
-    """`value` as the JSON type `spec` declares, or None if it is not one."""
+def fit(value: Any, spec: Any) -> Any:
+    """`value` as the JSON type the property `spec` declares (a text read as one), or None if
+    it is not one, or not one of the property's `enum`."""
     spec = spec if isinstance(spec, Mapping) else {}
     declared = spec.get("type", "string")
     if isinstance(declared, list):
         declared = next((t for t in declared if t != "null"), "string")
-    coerced = _as(declared, value.strip())
-    if coerced is None or ("enum" in spec and coerced not in spec["enum"]):
+    fitted = _as(declared, value.strip()) if isinstance(value, str) else _typed(declared, value)
+    if fitted is None or ("enum" in spec and fitted not in spec["enum"]):
         return None
-    return coerced
+    return fitted
+
+
+def _typed(json_type: str, value: Any) -> Any:
+    """`value` (from JSON, not a text) if it is of `json_type`, else None."""
+    match json_type:
+        case "boolean":
+            return value if isinstance(value, bool) else None
+        case "number" | "integer":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            if not math.isfinite(value):
+                return None
+            if json_type == "number" or isinstance(value, int):
+                return value
+            return int(value) if value.is_integer() else None
+        case "array":
+            return value if isinstance(value, list) else None
+        case "object":
+            return value if isinstance(value, dict) else None
+        case _:
+            return None
 
 
 def _as(json_type: str, value: str) -> Any:

@@ -1,6 +1,7 @@
 """The analytics core: turns the events of calls into records in a CallStore.
 
-Plain Python: it takes envelopes and a store; the app module feeds it from the bus.
+Plain Python: it takes envelopes and a store; the app module feeds it from the bus. What follows
+a call's end (its post-call results, its webhook) is left to a FollowUp, in the background.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Annotated, assert_never
 
 from pydantic import Field
 
-from voicebus_analytics.ports import Agents, CallEndedListener, CallStore
-from voicebus_analytics.post_call import conclude
+from voicebus_analytics.follow_up import FollowUp
+from voicebus_analytics.ports import CallStore
 from voicebus_analytics.records import (
     CallAnswered,
     CallClosed,
@@ -20,6 +21,8 @@ from voicebus_analytics.records import (
     ReplyInterrupted,
     ReplyPlayback,
     ReplyText,
+    ToolCallMade,
+    ToolCallReturned,
     WorkflowProgress,
 )
 from voicebus_contracts import (
@@ -39,7 +42,6 @@ from voicebus_contracts import (
     ToolReturned,
     WorkflowProgressed,
 )
-from voicebus_contracts.agents import PostCall
 from voicebus_runtime.metrics import observe_turn
 
 RecordedEvent = Annotated[
@@ -66,19 +68,12 @@ def _utc(epoch_s: float) -> datetime:
 
 
 class Recorder:
-    """Records each event of a call as the fact it states; at its end, draws the post-call
-    results (for the call's agent among `agents`) and tells `listener` of the call."""
+    """Records each event of a call as the fact it states; once a call's end is recorded,
+    hands the call to `follow_up`."""
 
-    def __init__(
-        self,
-        *,
-        store: CallStore,
-        agents: Agents | None = None,
-        listener: CallEndedListener | None = None,
-    ) -> None:
+    def __init__(self, *, store: CallStore, follow_up: FollowUp | None = None) -> None:
         self._store = store
-        self._agents = agents
-        self._listener = listener
+        self._follow_up = follow_up
 
     async def record(self, env: Envelope[RecordedEvent]) -> None:
         call_id, created_at, stamps = env.call_id, _utc(env.created_at), env.stamps
@@ -88,6 +83,7 @@ class Recorder:
                     CallOpened(
                         call_id=call_id,
                         transport=started.transport,
+                        direction=started.direction,
                         agent_id=started.agent_id,
                         from_number=started.from_number,
                         to_number=started.to_number,
@@ -98,7 +94,8 @@ class Recorder:
                 await self._store.close_call(
                     CallClosed(call_id=call_id, ended_at=created_at, reason=ended.reason)
                 )
-                await self._conclude(call_id, at=created_at)
+                if self._follow_up is not None:
+                    self._follow_up.call_ended(call_id)
             case FinalTranscript() as transcript:
                 await self._store.record_caller_turn(
                     CallerTurn(
@@ -153,28 +150,36 @@ class Recorder:
                         at=created_at,
                     )
                 )
-            case (
-                CallStatusChanged() | DtmfReceived() | ReplyPaused() | ToolCalled() | ToolReturned()
-            ):
-                pass  # statuses, key presses, paused playbacks and tool calls: not on record yet
+            case ToolCalled() | ToolReturned() as tool:
+                await self._record_tool(call_id, tool, at=created_at)
+            case CallStatusChanged() | DtmfReceived() | ReplyPaused():
+                pass  # statuses, key presses and paused playbacks: not on record yet
             case _:
                 assert_never(env.event)
 
-    async def _conclude(self, call_id: str, *, at: datetime) -> None:
-        """Draw the ended call's post-call results, once: a redelivered end does nothing more.
-
-        Drawn from what is recorded when the end arrives: a turn of another topic recorded
-        after it is not in them.
-        """
-        call = await self._store.call(call_id)
-        if call is None:
-            return
-        agent = None
-        if self._agents is not None and call.agent_id is not None:
-            agent = self._agents.get(call.agent_id)
-        post_call = PostCall() if agent is None else agent.post_call
-        if not await self._store.conclude_call(call_id, conclude(call, post_call), at=at):
-            return
-        concluded = await self._store.call(call_id)
-        if self._listener is not None and concluded is not None:
-            self._listener.call_ended(concluded, post_call)
+    async def _record_tool(
+        self, call_id: str, event: ToolCalled | ToolReturned, *, at: datetime
+    ) -> None:
+        """A tool call, or its answer: one row either way, whichever comes first."""
+        if isinstance(event, ToolCalled):
+            await self._store.record_tool_call(
+                ToolCallMade(
+                    call_id=call_id,
+                    tool_call_id=event.tool_call_id,
+                    name=event.name,
+                    arguments=event.arguments,
+                    at=at,
+                )
+            )
+        else:
+            await self._store.record_tool_result(
+                ToolCallReturned(
+                    call_id=call_id,
+                    tool_call_id=event.tool_call_id,
+                    name=event.name,
+                    result=event.result,
+                    failed=event.failed,
+                    duration_ms=event.duration_ms,
+                    at=at,
+                )
+            )

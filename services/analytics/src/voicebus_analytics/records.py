@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from voicebus_contracts import AnsweredBy, LatencyBreakdown, StageStamps, Transport
+from voicebus_contracts import AnsweredBy, Direction, LatencyBreakdown, StageStamps, Transport
 
 
 @dataclass(frozen=True)
 class CallOpened:
     call_id: str
     transport: Transport
+    direction: Direction
     agent_id: str
     from_number: str | None
     to_number: str | None
@@ -91,6 +92,31 @@ class ReplyInterrupted:
 
     call_id: str
     reply_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ToolCallMade:
+    """The agent's model called a tool at `at`."""
+
+    call_id: str
+    tool_call_id: str
+    name: str
+    arguments: str
+    """As the model wrote them (JSON text)."""
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ToolCallReturned:
+    """A tool answered the model at `at`, after `duration_ms`; `failed` if it could not."""
+
+    call_id: str
+    tool_call_id: str
+    name: str
+    result: str
+    failed: bool
+    duration_ms: int
     at: datetime
 
 

@@ -1,7 +1,8 @@
 """The call store in SQL (PostgreSQL or SQLite), through SQLAlchemy's asyncio engine.
 
 Idempotence comes from natural keys, not from remembering event ids: a call is keyed by its id,
-a turn by (call, role, turn id or reply id), a reply chunk by (call, reply, seq). Every write is
+a turn by (call, role, turn id or reply id), a reply chunk by (call, reply, seq), a tool call by
+(call, tool call id). Every write is
 an upsert that sets the values its event states (or keeps the earliest `created_at`, or, for a
 call's workflow, the latest progress), so a redelivered event rewrites what is already there, and
 events of different topics commute.
@@ -31,15 +32,25 @@ from voicebus_analytics.records import (
     ReplyInterrupted,
     ReplyPlayback,
     ReplyText,
+    ToolCallMade,
+    ToolCallReturned,
     WorkflowProgress,
 )
 from voicebus_analytics.summary import CallFacts, ReplyFacts, duration_s, summarize
-from voicebus_analytics.tables import Base, CallRow, ReplyChunkRow, TurnRow, WebhookDeliveryRow
+from voicebus_analytics.tables import (
+    Base,
+    CallRow,
+    ReplyChunkRow,
+    ToolCallRow,
+    TurnRow,
+    WebhookDeliveryRow,
+)
 from voicebus_analytics.views import (
     CallDetail,
     CallExport,
     CallSummary,
     Summary,
+    ToolCall,
     Turn,
     WebhookDelivery,
 )
@@ -49,12 +60,14 @@ IN_PROGRESS = "in-progress"
 COMPLETED = "completed"
 _LATENCY_FIELDS = tuple(LatencyBreakdown.model_fields)
 _TURN_KEY = ("call_id", "role", "turn_id")
+_TOOL_CALL_KEY = ("call_id", "tool_call_id")
 _NEWEST_FIRST = (CallRow.started_at.desc().nulls_last(), CallRow.call_id)
 _CALL_COLUMNS = (
     CallRow.call_id,
     CallRow.status,
     CallRow.agent_id,
     CallRow.transport,
+    CallRow.direction,
     CallRow.from_number,
     CallRow.to_number,
     CallRow.started_at,
@@ -135,13 +148,21 @@ class SqlCallStore:
                     "call_id": call.call_id,
                     "status": IN_PROGRESS,
                     "transport": call.transport,
+                    "direction": call.direction,
                     "agent_id": call.agent_id,
                     "from_number": call.from_number,
                     "to_number": call.to_number,
                     "started_at": call.started_at,
                 },
                 key=["call_id"],
-                overwrite=["transport", "agent_id", "from_number", "to_number", "started_at"],
+                overwrite=[
+                    "transport",
+                    "direction",
+                    "agent_id",
+                    "from_number",
+                    "to_number",
+                    "started_at",
+                ],
             )
 
     async def close_call(self, call: CallClosed) -> None:
@@ -188,6 +209,30 @@ class SqlCallStore:
                 )
             )
             return bool(concluded.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def record_notified(self, call_id: str, *, at: datetime) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(CallRow).where(CallRow.call_id == call_id).values(notified_at=at)
+            )
+
+    async def unconcluded_calls(self) -> list[str]:
+        async with self._sessions() as session:
+            ended = await session.scalars(
+                select(CallRow.call_id)
+                .where(CallRow.status == COMPLETED, CallRow.concluded_at.is_(None))
+                .order_by(CallRow.ended_at, CallRow.call_id)
+            )
+            return list(ended)
+
+    async def unnotified_calls(self) -> list[str]:
+        async with self._sessions() as session:
+            concluded = await session.scalars(
+                select(CallRow.call_id)
+                .where(CallRow.concluded_at.is_not(None), CallRow.notified_at.is_(None))
+                .order_by(CallRow.concluded_at, CallRow.call_id)
+            )
+            return list(concluded)
 
     async def record_delivery(self, delivery: DeliveryAttempt) -> None:
         async with self._sessions.begin() as session:
@@ -321,6 +366,42 @@ class SqlCallStore:
                 earliest=["created_at"],
             )
 
+    async def record_tool_call(self, call: ToolCallMade) -> None:
+        async with self._sessions.begin() as session:
+            await self._ensure_call(session, call.call_id)
+            await self._upsert(
+                session,
+                ToolCallRow,
+                {
+                    "call_id": call.call_id,
+                    "tool_call_id": call.tool_call_id,
+                    "name": call.name,
+                    "arguments": call.arguments,
+                    "called_at": call.at,
+                },
+                key=_TOOL_CALL_KEY,
+                overwrite=["name", "arguments", "called_at"],
+            )
+
+    async def record_tool_result(self, result: ToolCallReturned) -> None:
+        async with self._sessions.begin() as session:
+            await self._ensure_call(session, result.call_id)
+            await self._upsert(
+                session,
+                ToolCallRow,
+                {
+                    "call_id": result.call_id,
+                    "tool_call_id": result.tool_call_id,
+                    "name": result.name,
+                    "result": result.result,
+                    "failed": result.failed,
+                    "duration_ms": result.duration_ms,
+                    "returned_at": result.at,
+                },
+                key=_TOOL_CALL_KEY,
+                overwrite=["name", "result", "failed", "duration_ms", "returned_at"],
+            )
+
     def _matching(self, matching: CallFilter) -> list[ColumnElement[bool]]:
         """The conditions on `calls` that select the calls `matching`."""
         conditions: list[ColumnElement[bool]] = []
@@ -330,6 +411,8 @@ class SqlCallStore:
             conditions.append(CallRow.status == matching.status)
         if matching.transport is not None:
             conditions.append(CallRow.transport == matching.transport)
+        if matching.direction is not None:
+            conditions.append(CallRow.direction == matching.direction)
         if matching.started_after is not None:
             conditions.append(CallRow.started_at >= matching.started_after)
         if matching.started_before is not None:
@@ -373,12 +456,21 @@ class SqlCallStore:
                     .order_by(TurnRow.created_at, TurnRow.id)
                 )
             ]
+            tool_calls = await session.scalars(
+                select(ToolCallRow)
+                .where(ToolCallRow.call_id == call_id)
+                .order_by(
+                    func.coalesce(ToolCallRow.called_at, ToolCallRow.returned_at),
+                    ToolCallRow.tool_call_id,
+                )
+            )
             return CallDetail(
                 **CallSummary.model_validate(row).model_dump(),
                 answered_by=row.answered_by,
                 workflow_node=row.workflow_node,
                 variables=row.variables or {},
                 turns=turns,
+                tool_calls=[ToolCall.model_validate(tool_call) for tool_call in tool_calls],
                 interruptions=sum(turn.interrupted for turn in turns),
                 summary=row.summary,
                 extraction=row.extraction,
@@ -387,9 +479,9 @@ class SqlCallStore:
             )
 
     async def _calls_with_turns(
-        self, matching: CallFilter
+        self, matching: CallFilter, *figures: ColumnElement[Any]
     ) -> AsyncGenerator[tuple[_JoinedRow, list[_JoinedRow]]]:
-        """Each call `matching`, newest first, with its turns (in no order).
+        """Each call `matching`, newest first, with `figures` of it and its turns (in no order).
 
         One query, calls joined with their turns, read a batch at a time: a consistent view of
         any number of calls in bounded memory.
@@ -397,6 +489,7 @@ class SqlCallStore:
         query = (
             select(
                 *_CALL_COLUMNS,
+                *figures,
                 TurnRow.role,
                 TurnRow.ended_at.label("turn_ended_at"),
                 *(getattr(TurnRow, name) for name in _LATENCY_FIELDS),
@@ -418,7 +511,14 @@ class SqlCallStore:
                 yield call[0], [turn for turn in call if turn.role is not None]
 
     async def export(self, matching: CallFilter = ANY_CALL) -> AsyncIterator[CallExport]:
-        async with aclosing(self._calls_with_turns(matching)) as calls:
+        tool_calls = (
+            select(func.count())
+            .where(ToolCallRow.call_id == CallRow.call_id)
+            .correlate(CallRow)
+            .scalar_subquery()
+            .label("tool_calls")
+        )
+        async with aclosing(self._calls_with_turns(matching, tool_calls)) as calls:
             async for call, turns in calls:
                 replies = [turn for turn in turns if turn.role == "agent"]
                 voice_to_voice = sorted(
@@ -429,6 +529,7 @@ class SqlCallStore:
                     answered_by=call.answered_by,
                     duration_s=duration_s(call.started_at, call.ended_at),
                     turns=len(turns),
+                    tool_calls=call.tool_calls,
                     interruptions=sum(_interrupted(turn) for turn in replies),
                     median_voice_to_voice_ms=percentile(voice_to_voice, 0.5),
                 )

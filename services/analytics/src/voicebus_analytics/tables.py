@@ -38,6 +38,7 @@ class CallRow(Base):
     call_id: Mapped[str] = mapped_column(CALL_ID, primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     transport: Mapped[str | None] = mapped_column(String(16))
+    direction: Mapped[str | None] = mapped_column(String(8))
     agent_id: Mapped[str | None] = mapped_column(String(128))
     from_number: Mapped[str | None] = mapped_column(String)
     to_number: Mapped[str | None] = mapped_column(String)
@@ -55,7 +56,11 @@ class CallRow(Base):
     succeeded: Mapped[bool | None] = mapped_column(Boolean)
     success_reason: Mapped[str | None] = mapped_column(Text)
     concluded_at: Mapped[datetime | None]
-    """When the post-call results were drawn (at the call's end): drawn once per call."""
+    """When the post-call results were drawn (after the call's end): drawn once per call."""
+    notified_at: Mapped[datetime | None]
+    """When telling the agent's webhook of the concluded call was over (told, refused, given up
+    on or not sent), or there was no webhook to tell; until then, analytics' start takes it up
+    again."""
 
 
 class TurnRow(Base):
@@ -114,3 +119,22 @@ class WebhookDeliveryRow(Base):
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
+
+
+class ToolCallRow(Base):
+    """A tool the agent's model called during a call, and what it answered: written by its
+    ToolCalled and its ToolReturned, in either order."""
+
+    __tablename__ = "tool_calls"
+
+    call_id: Mapped[str] = mapped_column(
+        CALL_ID, ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True
+    )
+    tool_call_id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    arguments: Mapped[str | None] = mapped_column(Text)
+    called_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(Text)
+    failed: Mapped[bool | None] = mapped_column(Boolean)
+    duration_ms: Mapped[int | None]
+    returned_at: Mapped[datetime | None]

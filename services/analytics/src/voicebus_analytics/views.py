@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from voicebus_contracts import AnsweredBy, LatencyBreakdown, Transport
+from voicebus_contracts import AnsweredBy, Direction, LatencyBreakdown, Transport
 
 CallStatus = Literal["in-progress", "completed"]
 Role = Literal["user", "agent"]
@@ -31,6 +31,8 @@ class CallSummary(BaseModel):
     status: CallStatus
     agent_id: str | None
     transport: Transport | None
+    direction: Direction | None
+    """Whether the caller called in or the call was placed to them."""
     from_number: str | None
     to_number: str | None
     started_at: datetime | None
@@ -88,9 +90,30 @@ class Turn(BaseModel):
     interrupted: bool
 
 
+class ToolCall(BaseModel):
+    """A tool the agent's model called, and what it answered.
+
+    What only one of its two events tells is None while that event has not been recorded: the
+    answer of a tool still running, or the call of one whose answer was recorded first.
+    """
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    tool_call_id: str
+    name: str
+    arguments: str | None
+    """As the model wrote them (JSON text)."""
+    called_at: datetime | None
+    result: str | None
+    """What the tool answered the model."""
+    failed: bool | None
+    duration_ms: int | None
+    returned_at: datetime | None
+
+
 class CallDetail(CallSummary):
-    """One call with who answered it, what its workflow collected, and its turns in
-    conversation order."""
+    """One call with who answered it, what its workflow collected, its turns in conversation
+    order and the tools its agent called."""
 
     answered_by: AnsweredBy | None
     """Who answered an outbound call, when the carrier detected it."""
@@ -99,18 +122,21 @@ class CallDetail(CallSummary):
     variables: dict[str, str]
     """Every variable the workflow collected."""
     turns: list[Turn]
+    tool_calls: list[ToolCall]
+    """In the order they were called."""
     interruptions: int
     """How many of the agent's replies the caller cut off."""
     summary: str | None
-    """Once the call ended: the caller's first request and the agent's last answer (extractive,
-    each cut to 300 characters)."""
+    """Once the call is concluded (after its end): the model's summary, or offline the caller's
+    first request and the agent's last answer (each cut to 300 characters)."""
     extraction: dict[str, Any] | None
-    """Once the call ended: each property of the agent's extraction schema, from the workflow
-    variable of the same name (typed per the schema), null if not collected; None without a
-    schema."""
+    """Once the call is concluded: each property of the agent's extraction schema, as the model
+    drew it from the call where it gave a value that fits the property, else from the workflow
+    variable of the same name (typed per the schema), else null; None without a schema."""
     succeeded: bool | None
-    """Once the call ended: every required extracted fact collected and a normal end; None when
-    the agent says neither what success is nor what to extract."""
+    """Once the call is concluded: the model's verdict against the agent's `success`, or
+    offline every required extracted fact collected and a normal end; None when the agent says
+    neither what success is nor what to extract."""
     success_reason: str | None
 
 
@@ -122,6 +148,8 @@ class CallExport(CallSummary):
     """From its start to its end, when both were recorded."""
     turns: int
     """Turns of both sides."""
+    tool_calls: int
+    """Tools the agent's model called."""
     interruptions: int
     median_voice_to_voice_ms: float | None
     """Over the agent turns whose voice-to-voice latency is known."""

@@ -1,5 +1,6 @@
 """Telling an agent's webhook that one of its calls ended: a signed POST, retried, each attempt
-logged in the store.
+logged in the store (numbered on from the attempts logged before, so a delivery taken up again
+after a restart goes on counting).
 
 The body is `{"event": "call.ended", "call": <the call as GET /api/calls/{id} shows it>}`. It is
 signed with the agent's secret (HMAC-SHA256 over `<X-Voicebus-Timestamp>.<raw body>`, sent as
@@ -57,7 +58,7 @@ def _retried(status_code: int) -> bool:
 
 
 class Webhooks:
-    """Posts each ended call to its agent's webhook in the background.
+    """Posts each concluded call to its agent's webhook (a CallEndedListener).
 
     Up to `attempts` attempts: on a network error, a 5xx or a 429 the next comes after
     `backoff_s`, then twice as long each time (1, 2, 4, 8 s by default); any other answer ends
@@ -77,39 +78,18 @@ class Webhooks:
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._secrets = secrets
-        self._deliveries: set[asyncio.Task[None]] = set()
         self._http = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
 
-    def call_ended(self, call: CallDetail, post_call: PostCall) -> None:
-        if post_call.webhook_url is None:
-            return
-        delivery = asyncio.create_task(
-            self._deliver(call, post_call.webhook_url, post_call.webhook_secret),
-            name=f"webhook-{call.call_id}",
-        )
-        self._deliveries.add(delivery)
-        delivery.add_done_callback(self._deliveries.discard)
-
-    async def drain(self) -> None:
-        """Wait for every delivery under way to finish."""
-        while self._deliveries:
-            await asyncio.gather(*self._deliveries, return_exceptions=True)
+    async def call_ended(self, call: CallDetail, post_call: PostCall) -> None:
+        if post_call.webhook_url is not None:
+            await self._deliver(call, post_call.webhook_url, post_call.webhook_secret)
 
     async def aclose(self) -> None:
-        """Stop every delivery under way (those waiting for a retry are not made)."""
-        for delivery in self._deliveries:
-            delivery.cancel()
-        await self.drain()
         await self._http.aclose()
 
     async def _deliver(self, call: CallDetail, url: str, secret_name: str | None) -> None:
-        try:
-            await self._attempt_all(call, url, secret_name)
-        except Exception:
-            log.exception("call %s: webhook to %s failed", call.call_id, urlsplit(url).netloc)
-
-    async def _attempt_all(self, call: CallDetail, url: str, secret_name: str | None) -> None:
         where = urlsplit(url).netloc
+        made = len(await self._store.deliveries(call.call_id))
         variable = None if secret_name is None else SECRET_ENV_PREFIX + secret_name
         secret = None if variable is None else self._secrets.get(variable)
         if secret is None:
@@ -119,7 +99,7 @@ class Webhooks:
                 else f"secret {variable} is not set in analytics' environment"
             )
             log.error("call %s: webhook to %s not sent: %s", call.call_id, where, why)
-            await self._log(call.call_id, url, 1, None, f"not sent: {why}")
+            await self._log(call.call_id, url, made + 1, None, f"not sent: {why}")
             return
         body = CallEndedWebhook(call=call).model_dump_json().encode()
         for attempt in range(1, self._attempts + 1):
@@ -132,7 +112,7 @@ class Webhooks:
                 SIGNATURE_HEADER: sign(secret, timestamp, body),
             }
             status_code, error = await self._post(url, body, headers)
-            await self._log(call.call_id, url, attempt, status_code, error)
+            await self._log(call.call_id, url, made + attempt, status_code, error)
             if status_code is not None and not _retried(status_code):
                 if status_code >= 300:
                     log.error(

@@ -1,10 +1,13 @@
-"""A local OpenAI-compatible endpoint for tests: streamed chat answers, tool calls, and speech.
+"""A local OpenAI-compatible endpoint for tests: chat answers (streamed or whole), tool calls,
+and speech.
 
 `FakeOpenAI` serves `POST /v1/chat/completions` on 127.0.0.1 and a free port, and streams each
 answer the way OpenAI does (server-sent events of `chat.completion.chunk`, text in small pieces,
-tool calls with their arguments split across chunks, then `data: [DONE]`). Answers are scripted
-with `answer(...)`, one per request, in order; without a script it echoes the last user message.
-Every request body is kept in `requests`.
+tool calls with their arguments split across chunks, then `data: [DONE]`); a request that does
+not ask for a stream gets the whole answer as one `chat.completion` (whatever its
+`response_format` asks, the scripted text is the answer's content). Answers are scripted with
+`answer(...)`, one per request, in order; without a script it echoes the last user message.
+Every request body is kept in `requests`; with a `gate`, every answer waits until it is set.
 
 It also serves `POST /v1/audio/speech` with `response_format="pcm"`: raw 16-bit little-endian
 mono PCM at 24 kHz, as OpenAI streams it, here a tone as long as the text would take to say,
@@ -108,6 +111,9 @@ class FakeOpenAI(LocalFake):
     streamed: int = 0
     """Answers streamed to their end so far."""
     speeches: list[SpeechStream] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    """When given, each chat answer waits for it to be set: a model that answers only when the
+    test says (set it from the loop that serves the fake)."""
     _script: list[ScriptedAnswer] = field(default_factory=list)
 
     def _app(self) -> Starlette:
@@ -136,9 +142,11 @@ class FakeOpenAI(LocalFake):
             return _refusal("Incorrect API key provided", status_code=401)
         body = await request.json()
         self.requests.append(body)
-        if not body.get("stream"):
-            return _refusal("this fake only streams", status_code=400)
         answer = self._script.pop(0) if self._script else _echo(body["messages"])
+        if self.gate is not None:
+            await self.gate.wait()
+        if not body.get("stream"):
+            return JSONResponse(_completion(body["model"], answer))
         return StreamingResponse(
             self._stream(body["model"], answer), media_type="text/event-stream"
         )
@@ -168,6 +176,32 @@ def _refusal(message: str, *, status_code: int) -> JSONResponse:
 def _echo(messages: list[dict[str, Any]]) -> ScriptedAnswer:
     heard = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     return ScriptedAnswer(text=f"You said: {heard}")
+
+
+def _completion(model: str, answer: ScriptedAnswer) -> dict[str, Any]:
+    """`answer` whole, as a `chat.completion`."""
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
+    if answer.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+            for name, arguments in answer.tool_calls
+        ]
+    choice = {
+        "index": 0,
+        "message": message,
+        "finish_reason": "tool_calls" if answer.tool_calls else "stop",
+    }
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+    }
 
 
 async def _events(model: str, answer: ScriptedAnswer) -> AsyncIterator[str]:
