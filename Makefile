@@ -10,7 +10,7 @@ MEMBERS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/py
 # Nothing is fetched at run time: models come from installed wheels. Make any attempt fail loudly.
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run test bench lint typecheck unit e2e clean
+.PHONY: install run test bench lint typecheck unit e2e chromium clean
 
 install: .venv/.installed
 
@@ -41,11 +41,27 @@ typecheck: install
 unit: install
 	$(RUN) pytest -m "not e2e"
 
-e2e: install
+e2e: install chromium
 	$(RUN) pytest -m e2e
 
-test: lint typecheck
+test: lint typecheck chromium
 	$(RUN) pytest
+
+# The browser tests (tests/browser) drive Debian's Chromium; Playwright's own browsers are never
+# downloaded. Installed with apt-get when missing: as root, or with sudo when it asks no password.
+CHROMIUM := /usr/bin/chromium
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && $(APT_INSTALL); \
+	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo $(APT_INSTALL); \
+	  else \
+	    echo "The browser tests need Chromium at $(CHROMIUM) (Debian: apt-get install chromium)." >&2; \
+	    echo "Install it as root, then run make test again." >&2; exit 1; \
+	  fi; }
 
 clean:
 	rm -rf .venv .tools .voicebus .mypy_cache .ruff_cache .pytest_cache

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import signal
+import socket
 
 import uvicorn
 
 from voicebus_contracts.topics import ALL_TOPICS, gateway_topic
-from voicebus_gateway.app import create_app
+from voicebus_gateway.app import Gateway, create_app
+from voicebus_gateway.live import LiveFeed
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.bus import ensure_topics
 from voicebus_runtime.observability import observe
@@ -17,6 +19,19 @@ from voicebus_runtime.settings import BusSettings
 
 WS_MAX_MESSAGE_BYTES = 1024 * 1024
 """Far above any Twilio message; bounds what one socket can make us buffer."""
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn, ending the live feeds first when it stops: an open event stream is a response
+    that never completes, which would hold the graceful shutdown for its whole grace period."""
+
+    def __init__(self, config: uvicorn.Config, *, live: LiveFeed) -> None:
+        super().__init__(config)
+        self._live = live
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._live.close()
+        await super().shutdown(sockets)
 
 
 async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
@@ -27,8 +42,10 @@ async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
         (*ALL_TOPICS, own_topic),
         replication_factor=bus.kafka_replication_factor,
     )
+    app = create_app(settings, bus)
+    gateway: Gateway = app.state.gateway
     config = uvicorn.Config(
-        create_app(settings, bus),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -38,7 +55,7 @@ async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
-    await uvicorn.Server(config).serve()
+    await GatewayServer(config, live=gateway.live).serve()
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """The gateway: one process serving the callers' sockets, the HTTP API and its ends of the bus.
 
 Caller audio goes out on the bus as it arrives; reply audio and commands for this replica's calls
-come back on its own topic. What a call's client may show (transcripts, the agent's text) is read
-from the shared topics by every replica, which passes on what concerns its own calls.
+come back on its own topic. What is said and done in calls (transcripts, the agent's text, tools,
+each call's start and end) is read from the shared topics by every replica, which shows its own
+calls' clients what concerns them, and tells the live feed's watchers (the dashboard) everything.
 """
 
 from __future__ import annotations
@@ -10,37 +11,32 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import TypeGuard
 
 import httpx
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
-from pydantic import Field
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from voicebus_contracts import (
-    Envelope,
-    FinalTranscript,
-    GatewayEvent,
-    PartialTranscript,
-    ReplyCancelled,
-    ReplyTextChunk,
-    ServiceHeartbeat,
-    SpeechStarted,
-    SpeechStopped,
-)
+from voicebus_contracts import Envelope, GatewayEvent, ServiceHeartbeat
 from voicebus_contracts.topics import (
+    CALLS,
     HEARTBEATS,
     PARTIAL_TRANSCRIPTS,
+    PLAYBACK,
     REPLIES,
     SPEECH,
+    TOOLS,
     TRANSCRIPTS,
     gateway_topic,
 )
 from voicebus_gateway.api import agents_routes, analytics_routes, calls_routes, knowledge_routes
 from voicebus_gateway.campaigns import Campaigns, campaign_routes
+from voicebus_gateway.dashboard import mount_dashboard
 from voicebus_gateway.health import check_health
+from voicebus_gateway.live import CallNews, LiveFeed, live_routes
 from voicebus_gateway.placements import Placements
+from voicebus_gateway.ports import CallActivity
 from voicebus_gateway.recording import Recordings
 from voicebus_gateway.replicas import ReplicaLease
 from voicebus_gateway.settings import GatewaySettings
@@ -64,15 +60,11 @@ UPSTREAM_TIMEOUT_S = 5.0
 DOCUMENT_UPLOAD_TIMEOUT_S = 300.0
 REDIS_CONNECTIONS = 100
 REDIS_WAIT_S = 5.0
-CallActivityEvent = Annotated[
-    SpeechStarted
-    | SpeechStopped
-    | PartialTranscript
-    | FinalTranscript
-    | ReplyTextChunk
-    | ReplyCancelled,
-    Field(discriminator="type"),
-]
+
+
+def _is_activity(env: Envelope[CallNews]) -> TypeGuard[Envelope[CallActivity]]:
+    """Whether `env` is something a call's own client is shown."""
+    return isinstance(env.event, CallActivity)
 
 
 class Gateway:
@@ -145,14 +137,15 @@ class Gateway:
             # for the largest PDFs on a small CPU.
             timeout=httpx.Timeout(UPSTREAM_TIMEOUT_S, read=DOCUMENT_UPLOAD_TIMEOUT_S),
         )
+        self.live = LiveFeed()
         fetch_wait = bus.kafka_fetch_max_wait_ms
         self.broker.subscriber(
             gateway_topic(self.gateway_id).name,
             **consumer_options(f"gateway-{self.gateway_id}", fetch_max_wait_ms=fetch_wait),
         )(self.on_gateway)
-        # No consumer group: every replica sees every beat, and the activity of every call.
+        # No consumer group: every replica sees every beat, and the news of every call.
         self.broker.subscriber(HEARTBEATS.name, **consumer_options(None))(self.on_heartbeats)
-        # Activity is shown, not acted on: it is fetched in the background. Fetched at the voice
+        # News is shown, not acted on: it is fetched in the background. Fetched at the voice
         # path's wait, the embedded broker's extra load cost the voice path (make bench, platform
         # overhead p50/p95: 43.6/58.7 ms, against 39.8/49.7 ms in the background).
         self.broker.subscriber(
@@ -160,8 +153,11 @@ class Gateway:
             PARTIAL_TRANSCRIPTS.name,
             TRANSCRIPTS.name,
             REPLIES.name,
+            CALLS.name,
+            TOOLS.name,
+            PLAYBACK.name,
             **consumer_options(None),
-        )(self.on_activity)
+        )(self.on_call_news)
 
     async def start(self) -> None:
         await self.broker.start()
@@ -172,6 +168,7 @@ class Gateway:
         log.info("gateway %s up, reading %s", self.gateway_id, gateway_topic(self.gateway_id).name)
 
     async def stop(self) -> None:
+        self.live.close()
         await self._heartbeat.stop()
         await self.campaigns.stop()
         await self.switchboard.disconnect_all("gateway stopped")
@@ -189,8 +186,10 @@ class Gateway:
     async def on_heartbeats(self, env: Envelope[ServiceHeartbeat]) -> None:
         self.liveness.saw(env.event)
 
-    async def on_activity(self, env: Envelope[CallActivityEvent]) -> None:
-        await self.switchboard.show(env)
+    async def on_call_news(self, env: Envelope[CallNews]) -> None:
+        self.live.tell(env)
+        if _is_activity(env):
+            await self.switchboard.show(env)
 
 
 def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None = None) -> FastAPI:
@@ -239,4 +238,6 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
     app.include_router(analytics_routes(analytics=gateway.analytics))
     app.include_router(agents_routes(agent_service=gateway.agent_service))
     app.include_router(knowledge_routes(agent_service=gateway.agent_service))
+    app.include_router(live_routes(gateway.live))
+    mount_dashboard(app)
     return app
