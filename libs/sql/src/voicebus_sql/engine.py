@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _ASYNC_DRIVERS = {
@@ -45,3 +46,11 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 def redacted(url: str) -> str:
     """`url` fit for a log line: the password hidden."""
     return make_url(async_url(url)).render_as_string(hide_password=True)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached now (down, restarting, cut off, out
+    of connections, locked), so the same work will succeed later; not that the work is wrong."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError | OSError | TimeoutError)

@@ -49,7 +49,7 @@ from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.heartbeat import Heartbeat
 from voicebus_runtime.metrics import ConsumerLag, exposition
 from voicebus_runtime.settings import BusSettings
-from voicebus_sql.engine import create_engine, redacted
+from voicebus_sql.engine import create_engine, redacted, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ CATALOG_READ_TIMEOUT_S = 30.0
 """How long the follow-ups cut short by a stop wait at start for the agent catalog to be read."""
 
 RECORDED_TOPICS = (CALLS, TRANSCRIPTS, REPLIES, PLAYBACK, TOOLS)
+STORE_RETRY_FIRST_S = 0.5
+STORE_RETRY_MAX_S = 15.0
+"""While the database is unreachable, an event is tried again after 0.5 s, 1 s, 2 s... and at
+most this far apart."""
 
 
 def create_broker(
@@ -78,19 +82,41 @@ def create_broker(
 
     @broker.subscriber(*(t.name for t in RECORDED_TOPICS), **consumer_options(GROUP))
     async def on_call_events(env: Envelope[RecordedEvent]) -> None:
-        try:
-            await recorder.record(env)
-        except Exception:
-            log.exception(
-                "call %s: %s event %s not recorded, skipped",
-                env.call_id,
-                env.event.type,
-                env.event_id,
-            )
+        await record_patiently(recorder, env)
 
     if agents is not None:
         agents.follow(broker)
     return broker
+
+
+async def record_patiently(recorder: Recorder, env: Envelope[RecordedEvent]) -> None:
+    """Record `env`, waiting out a database that cannot be reached: the event is tried again,
+    later and later, until it is recorded, and meanwhile nothing after it is consumed or
+    committed, so analytics catches up once the database is back and loses nothing. An event
+    that fails for another reason is the event's fault: it goes to the dead letters."""
+    wait_s = STORE_RETRY_FIRST_S
+    while True:
+        try:
+            await recorder.record(env)
+        except Exception as failed:
+            if not unreachable(failed):
+                raise
+            log.warning(
+                "call %s: the database cannot be reached (%s: %s); %s event %s waits, "
+                "tried again in %.1f s",
+                env.call_id,
+                type(failed).__name__,
+                failed,
+                env.event.type,
+                env.event_id,
+                wait_s,
+            )
+            await asyncio.sleep(wait_s)
+            wait_s = min(wait_s * 2, STORE_RETRY_MAX_S)
+        else:
+            if wait_s > STORE_RETRY_FIRST_S:
+                log.info("the database is back: recording again")
+            return
 
 
 def _store(request: Request) -> CallStore:
