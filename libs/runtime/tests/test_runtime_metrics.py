@@ -1,11 +1,17 @@
-"""Metrics: what services observe is in the exposition, served on a port of its own, and the
-consumer lag and message counts of a broker over a real Kafka-protocol broker."""
+"""Metrics: what services observe is in the exposition, served on a port of its own with
+/healthz beside it, and the consumer lag and message counts of a broker over a real
+Kafka-protocol broker."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import threading
+import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -15,6 +21,7 @@ from voicebus_contracts.topics import Topic
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker, publish
 from voicebus_runtime.metrics import (
     REGISTRY,
+    BrokerHealth,
     ConsumerLag,
     call_ended,
     call_started,
@@ -122,3 +129,90 @@ async def test_consumer_lag_is_what_the_handler_has_not_had_yet(kafka_bootstrap:
         {"app_name": "faststream", "broker": "kafka", "handler": topic.name},
     )
     assert received == 5  # FastStream's own message metrics are in the same registry
+
+
+def get(url: str) -> tuple[int, dict[str, str]]:
+    """GET `url` (blocking): its status and JSON body, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@contextlib.contextmanager
+def metrics_server(health: BrokerHealth) -> Iterator[str]:
+    """The metrics server for `health` on a free port while entered; its base URL."""
+    server = serve_metrics(0, host="127.0.0.1", health=health)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_healthz_is_ok_only_while_the_broker_runs(kafka_bootstrap: str) -> None:
+    health = BrokerHealth()
+    broker = make_broker(kafka_bootstrap, client_id="health")
+    lag = ConsumerLag(broker, interval_s=60, health=health)
+    with metrics_server(health) as url:
+        # The server answers from its own thread, which waits on this test's event loop.
+        assert await asyncio.to_thread(get, f"{url}/healthz") == (503, {"status": "not started"})
+        async with broker:
+            await broker.start()
+            lag.start()
+            assert await asyncio.to_thread(get, f"{url}/healthz") == (200, {"status": "ok"})
+            await lag.stop()
+        assert await asyncio.to_thread(get, f"{url}/healthz") == (503, {"status": "not started"})
+
+
+async def test_healthz_fails_when_the_bus_is_gone() -> None:
+    from voicebus_devstack.harness import free_port  # noqa: PLC0415 - the test broker's tools
+    from voicebus_devstack.supervisor import broker_command, wait_for_port  # noqa: PLC0415
+
+    port = free_port()
+    bus = await asyncio.create_subprocess_exec(
+        *broker_command(port), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    health = BrokerHealth()
+    broker = make_broker(f"127.0.0.1:{port}", client_id="health")
+    lag = ConsumerLag(broker, interval_s=60, health=health)
+    try:
+        await wait_for_port("127.0.0.1", port, timeout_s=30, what="the test broker")
+        with metrics_server(health) as url:
+            async with broker:
+                await broker.start()
+                lag.start()
+                assert await asyncio.to_thread(get, f"{url}/healthz") == (200, {"status": "ok"})
+                bus.kill()
+                await bus.wait()
+                status = await asyncio.to_thread(get, f"{url}/healthz")
+                await lag.stop()
+    finally:
+        if bus.returncode is None:
+            bus.kill()
+            await bus.wait()
+    assert status == (503, {"status": "bus unreachable"})
+
+
+async def test_healthz_fails_while_the_event_loop_is_stuck(kafka_bootstrap: str) -> None:
+    health = BrokerHealth()
+    broker = make_broker(kafka_bootstrap, client_id="health")
+    lag = ConsumerLag(broker, interval_s=60, health=health)
+    answered = threading.Event()
+
+    def probe(url: str) -> tuple[int, dict[str, str]]:
+        try:
+            return get(f"{url}/healthz")
+        finally:
+            answered.set()
+
+    with metrics_server(health) as url:
+        async with broker:
+            await broker.start()
+            lag.start()
+            probing = asyncio.get_running_loop().run_in_executor(None, probe, url)
+            answered.wait(timeout=30)  # blocks this event loop until the probe has its answer
+            status = await probing
+            await lag.stop()
+    assert status == (503, {"status": "event loop not answering"})

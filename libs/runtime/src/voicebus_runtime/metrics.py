@@ -4,21 +4,28 @@ and durations.
 
 One registry per process: prometheus_client's default, which also holds the process's CPU,
 memory and garbage collection. An HTTP service serves `exposition()` at GET /metrics; any
-process can serve it on a port of its own (`serve_metrics`, VOICEBUS_METRICS_PORT).
+process can serve it on a port of its own (`serve_metrics`, VOICEBUS_METRICS_PORT), beside
+GET /healthz: whether the process's brokers run and reach the bus (`BrokerHealth`), which is
+what container probes ask.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from wsgiref.simple_server import WSGIServer
+import threading
+from collections.abc import Iterable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import prometheus_client
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import IllegalStateError
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from voicebus_contracts.stamps import LatencyBreakdown
 
@@ -75,10 +82,103 @@ def exposition() -> tuple[bytes, str]:
     return prometheus_client.generate_latest(REGISTRY), prometheus_client.CONTENT_TYPE_LATEST
 
 
-def serve_metrics(port: int, *, host: str = "0.0.0.0") -> WSGIServer:  # scraped from outside
-    """Serve /metrics on `port` (0: any free port) from a thread of its own, for processes
-    without an HTTP server; `shutdown()` the result to stop."""
-    server, _ = prometheus_client.start_http_server(port, addr=host, registry=REGISTRY)
+BROKER_PING_TIMEOUT_S = 2.0
+"""How long /healthz waits for the bus to answer; a probe's own timeout must be longer."""
+
+
+class BrokerHealth:
+    """Whether this process's Kafka brokers run and reach the bus: what /healthz answers.
+
+    A broker counts from `started` to `stopped` (`ConsumerLag` calls both: every service runs
+    one exactly while its broker runs). `check` asks the cluster for its metadata through each
+    broker's own client, on the event loop the broker runs on, so it fails before the start,
+    after the stop, when the bus does not answer, and when the event loop is stuck.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[tuple[KafkaBroker, asyncio.AbstractEventLoop]] = []
+
+    def started(self, broker: KafkaBroker) -> None:
+        """`broker` runs on the current event loop from now on."""
+        with self._lock:
+            self._running.append((broker, asyncio.get_running_loop()))
+
+    def stopped(self, broker: KafkaBroker) -> None:
+        with self._lock:
+            self._running = [(b, loop) for b, loop in self._running if b is not broker]
+
+    def check(self, *, timeout_s: float = BROKER_PING_TIMEOUT_S) -> str | None:
+        """None when every running broker reached the bus within `timeout_s`, else what is
+        wrong. Blocks: call it from another thread than the brokers' (the metrics server's)."""
+        with self._lock:
+            running = list(self._running)
+        if not running:
+            return "not started"
+        for broker, loop in running:
+            ping = broker.ping(timeout=timeout_s)
+            try:
+                answer = asyncio.run_coroutine_threadsafe(ping, loop)
+            except RuntimeError:  # the loop is closed: the service is gone
+                ping.close()
+                return "stopped"
+            try:
+                reached = answer.result(timeout=timeout_s + 1.0)
+            except TimeoutError:
+                answer.cancel()
+                return "event loop not answering"
+            if not reached:
+                return "bus unreachable"
+        return None
+
+
+BROKERS = BrokerHealth()
+"""This process's brokers, as /healthz on the metrics port reports them."""
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line for each probe and scrape."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _health_and_metrics(health: BrokerHealth) -> WSGIApplication:
+    """GET /healthz: 200 `{"status": "ok"}` while `health` holds, else 503 with what is wrong;
+    every other path: the metrics, as prometheus_client serves them."""
+    metrics = prometheus_client.make_wsgi_app(REGISTRY)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/healthz":
+            exposed: Iterable[bytes] = metrics(environ, start_response)
+            return exposed
+        problem = health.check()
+        body = json.dumps({"status": problem or "ok"}).encode()
+        status = "200 OK" if problem is None else "503 Service Unavailable"
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [body]
+
+    return app
+
+
+def serve_metrics(
+    port: int,
+    *,
+    host: str = "0.0.0.0",  # scraped and probed from outside
+    health: BrokerHealth = BROKERS,
+) -> WSGIServer:
+    """Serve /metrics and /healthz on `port` (0: any free port) from threads of their own, for
+    processes without an HTTP server, and for probes that must not depend on one;
+    `shutdown()` the result to stop."""
+    server = make_server(
+        host,
+        port,
+        _health_and_metrics(health),
+        server_class=ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
 
@@ -88,19 +188,27 @@ class ConsumerLag:
     Per partition a consumer holds: its highwater (which each fetch response carries, so no
     request to the broker) less the position of the next message for its handler. A worker
     that keeps up shows 0; one that falls behind shows how far, partition by partition.
+
+    Every service runs one exactly while its broker runs, so it also tells `health` (the
+    process's /healthz) when the broker starts and stops.
     """
 
-    def __init__(self, broker: KafkaBroker, *, interval_s: float) -> None:
+    def __init__(
+        self, broker: KafkaBroker, *, interval_s: float, health: BrokerHealth = BROKERS
+    ) -> None:
         self._broker = broker
         self._interval_s = interval_s
+        self._health = health
         self._measured: set[tuple[str, str, str]] = set()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Measure every `interval_s` from now on (once the broker has started)."""
+        self._health.started(self._broker)
         self._task = asyncio.create_task(self._run(), name="consumer-lag")
 
     async def stop(self) -> None:
+        self._health.stopped(self._broker)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -276,8 +276,8 @@ async def run_stack(settings: StackSettings) -> int:
         await stack.wait_ready()
         for url in stack.gateway_urls:
             log.info(
-                "voicebus is ready: %s (Twilio webhook POST %s/twilio/voice, browser calls at "
-                "%s/web/call)",
+                "voicebus is ready: the dashboard at %s (Twilio webhook POST %s/twilio/voice, "
+                "browser calls at %s/web/call)",
                 url,
                 url,
                 url.replace("http", "ws", 1),
