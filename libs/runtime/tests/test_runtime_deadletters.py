@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -205,3 +206,33 @@ async def run_tool(env: dict[str, str], *args: str) -> str:
     out, _ = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0
     return out.decode()
+
+
+class Publishes:
+    """A broker that keeps what is published through it."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    async def publish(self, body: bytes, topic: str, **_: object) -> None:
+        self.published.append(topic)
+
+
+async def test_a_dead_letter_that_fails_again_is_not_buried_again() -> None:
+    broker = Publishes()
+    dead_letters = DeadLetters(cast(KafkaBroker, broker), consumer=CONSUMER)
+    again = ConsumerRecord(
+        topic=DEAD_LETTERS.name,
+        partition=0,
+        offset=7,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"CA-1",
+        value=b"{}",
+        checksum=None,
+        serialized_key_size=4,
+        serialized_value_size=2,
+        headers=(),
+    )
+    await dead_letters.bury(again, RuntimeError("a consumer of dead letters failed"))
+    assert broker.published == []

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import httpx
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 
 from voicebus_analytics.app import Service, create_service
 from voicebus_analytics.ports import CallStore
 from voicebus_analytics.records import CallerTurn
-from voicebus_contracts import Envelope, ToolCalled, ToolReturned, envelope
-from voicebus_contracts.topics import TOOLS
+from voicebus_contracts import Envelope, FinalTranscript, ToolCalled, ToolReturned, envelope
+from voicebus_contracts.topics import DEAD_LETTERS, TOOLS, TRANSCRIPTS
 from voicebus_runtime.bus import publish
 from voicebus_runtime.settings import BusSettings
 
@@ -208,25 +208,31 @@ async def test_a_tool_call_is_on_record_from_its_answer_until_its_call_arrives(
     }
 
 
-class UnreachableStore:
-    """A store whose database is down."""
+class RefusingStore:
+    """A store that refuses a caller's turn (a constraint the event breaks, say)."""
 
     async def record_caller_turn(self, turn: CallerTurn) -> None:
-        raise ConnectionRefusedError("database is down")
+        raise ValueError(f"turn {turn.turn_id} breaks a constraint")
 
 
-async def test_an_event_that_cannot_be_recorded_is_logged_with_its_call_and_skipped(
-    a_call: MakeCall, caplog: pytest.LogCaptureFixture
+async def test_an_event_that_cannot_be_recorded_goes_to_the_dead_letters(
+    a_call: MakeCall,
 ) -> None:
-    service = create_service(cast(CallStore, UnreachableStore()), bus=BusSettings())
-    topic, env = a_call("call-1", at=T0)["transcript"]
+    service = create_service(cast(CallStore, RefusingStore()), bus=BusSettings())
+    buried: list[tuple[bytes, dict[str, str]]] = []
 
+    @service.broker.subscriber(DEAD_LETTERS.name)
+    async def keep(message: KafkaMessage) -> None:
+        buried.append((message.body, dict(message.headers)))
+
+    topic, env = a_call("call-1", at=T0)["transcript"]
     async with TestKafkaBroker(service.broker) as bus:
         await publish(bus, topic, env)
 
-    [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert "call call-1" in failure.getMessage()
-    assert "transcript.final" in failure.getMessage()
+    [(body, headers)] = buried
+    assert Envelope[FinalTranscript].model_validate_json(body) == env
+    assert headers["voicebus-dead-topic"] == TRANSCRIPTS.name
+    assert headers["voicebus-dead-error"] == "ValueError: turn call-1-t1 breaks a constraint"
 
 
 async def test_each_recorded_turn_counts_in_the_latency_histograms_of_metrics(

@@ -91,7 +91,17 @@ class DeadLetters:
         self._consumer = consumer
 
     async def bury(self, record: ConsumerRecord[Any, Any], error: BaseException) -> None:
-        """Keep `record` on the dead-letter topic, with why; logged either way."""
+        """Keep `record` on the dead-letter topic, with why; logged either way. A dead letter
+        that fails again (a consumer of the dead letters failing) is only logged: burying it
+        would feed the failure back to itself."""
+        if record.topic == DEAD_LETTERS.name:
+            log.error(
+                "dead letter at offset %d failed again (%s: %s): left where it is",
+                record.offset,
+                type(error).__name__,
+                error,
+            )
+            return
         log.error(
             "a message of %s[%d] at offset %d failed (%s: %s): buried on %s",
             record.topic,
