@@ -27,6 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK, Topic
 from voicebus_devstack.harness import free_port
 from voicebus_devstack.polling import until
+from voicebus_gateway.__main__ import GatewayServer
 from voicebus_gateway.app import Gateway, create_app
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.registry import CallRegistry
@@ -244,3 +245,22 @@ async def open_call(
     calls = running.published[CALLS.name]
     await until(lambda: any(key == call_sid for key, _ in calls))
     return socket
+
+
+@pytest.fixture
+async def served(app: FastAPI, settings: GatewaySettings) -> AsyncIterator[GatewayServer]:
+    """The gateway app served as `voicebus-gateway` serves it (set `should_exit` to stop it as
+    SIGTERM would), with a long shutdown grace."""
+    gateway: Gateway = app.state.gateway
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=settings.port, log_config=None, timeout_graceful_shutdown=3600
+    )
+    server = GatewayServer(config, gateway=gateway)
+    async with TestKafkaBroker(gateway.broker):
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            assert not task.done(), "server did not start"
+            await asyncio.sleep(0.01)
+        yield server
+        server.should_exit = True
+        await task

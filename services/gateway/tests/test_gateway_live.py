@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any, get_args
 
 import httpx
-import pytest
-import uvicorn
-from fastapi import FastAPI
-from faststream.kafka import TestKafkaBroker
 
 from voicebus_contracts import (
     SPEECH_16K,
@@ -37,7 +32,6 @@ from voicebus_contracts import (
 )
 from voicebus_contracts.topics import CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS, Topic
 from voicebus_gateway.__main__ import GatewayServer
-from voicebus_gateway.app import Gateway
 from voicebus_gateway.live import CallNews, LiveFeed
 from voicebus_gateway.live.feed import Watcher
 from voicebus_gateway.settings import GatewaySettings
@@ -254,24 +248,6 @@ async def test_the_gateway_streams_the_list_of_calls_as_calls_start_and_end(
         "sales",
     )
     assert (ended["type"], ended["reason"]) == ("call.ended", "caller hung up")
-
-
-@pytest.fixture
-async def served(app: FastAPI, settings: GatewaySettings) -> AsyncIterator[GatewayServer]:
-    """The gateway app served as `voicebus-gateway` serves it, with a long shutdown grace."""
-    gateway: Gateway = app.state.gateway
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=settings.port, log_config=None, timeout_graceful_shutdown=3600
-    )
-    server = GatewayServer(config, live=gateway.live)
-    async with TestKafkaBroker(gateway.broker):
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            assert not task.done(), "server did not start"
-            await asyncio.sleep(0.01)
-        yield server
-        server.should_exit = True
-        await task
 
 
 async def test_a_stopping_gateway_ends_the_live_feeds_rather_than_wait_for_them(

@@ -98,11 +98,19 @@ class BrokerHealth:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: list[tuple[KafkaBroker, asyncio.AbstractEventLoop]] = []
+        self._stopping = False
+
+    def stopping(self) -> None:
+        """The process takes no new work from now on (a gateway finishing its calls): no longer
+        ready, so a load balancer sends it nothing new."""
+        self._stopping = True
 
     def started(self, broker: KafkaBroker) -> None:
-        """`broker` runs on the current event loop from now on."""
+        """`broker` runs on the current event loop from now on (and takes work, if the process
+        had stopped taking any)."""
         with self._lock:
             self._running.append((broker, asyncio.get_running_loop()))
+            self._stopping = False
 
     def stopped(self, broker: KafkaBroker) -> None:
         with self._lock:
@@ -113,6 +121,8 @@ class BrokerHealth:
         wrong. Blocks: call it from another thread than the brokers' (the metrics server's)."""
         with self._lock:
             running = list(self._running)
+        if self._stopping:
+            return "stopping"
         if not running:
             return "not started"
         for broker, loop in running:

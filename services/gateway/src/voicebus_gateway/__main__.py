@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import signal
 import socket
@@ -11,26 +12,37 @@ import uvicorn
 
 from voicebus_contracts.topics import ALL_TOPICS, gateway_topic
 from voicebus_gateway.app import Gateway, create_app
-from voicebus_gateway.live import LiveFeed
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.bus import ensure_topics
 from voicebus_runtime.observability import observe
 from voicebus_runtime.settings import BusSettings
 
+SOCKETS_CLOSE_S = 2.0
+"""How long, once no call is live, the requests and sockets under way get to finish before
+uvicorn cuts what is left."""
 WS_MAX_MESSAGE_BYTES = 1024 * 1024
 """Far above any Twilio message; bounds what one socket can make us buffer."""
 
 
 class GatewayServer(uvicorn.Server):
-    """uvicorn, ending the live feeds first when it stops: an open event stream is a response
-    that never completes, which would hold the graceful shutdown for its whole grace period."""
+    """uvicorn, stopping the way a gateway should: first the live feeds end (an open event
+    stream is a response that never completes, which would hold the shutdown for its whole
+    grace), and the gateway takes no new call while its live ones end on their own, within the
+    grace; only then does uvicorn close what is still open (its WebSockets at once)."""
 
-    def __init__(self, config: uvicorn.Config, *, live: LiveFeed) -> None:
+    def __init__(self, config: uvicorn.Config, *, gateway: Gateway) -> None:
         super().__init__(config)
-        self._live = live
+        self._gateway = gateway
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self._live.close()
+        self._gateway.live.close()
+        await self._gateway.drain()
+        # The calls that ended are still saying goodbye on their sockets: let them close
+        # normally rather than be cut (uvicorn closes WebSockets with 1012 at once).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SOCKETS_CLOSE_S):
+                while self.server_state.tasks:  # noqa: ASYNC110 - uvicorn has no event for it
+                    await asyncio.sleep(0.01)
         await super().shutdown(sockets)
 
 
@@ -55,7 +67,7 @@ async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
-    await GatewayServer(config, live=gateway.live).serve()
+    await GatewayServer(config, gateway=gateway).serve()
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker
 from voicebus_runtime.control import CallControl
 from voicebus_runtime.heartbeat import Heartbeat, LivenessBoard
-from voicebus_runtime.metrics import ConsumerLag, exposition
+from voicebus_runtime.metrics import BROKERS, ConsumerLag, exposition
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 
@@ -167,6 +167,14 @@ class Gateway:
         self._heartbeat.start()
         log.info("gateway %s up, reading %s", self.gateway_id, gateway_topic(self.gateway_id).name)
 
+    async def drain(self) -> None:
+        """Take no new call (and say so on /healthz), and let the live ones end on their own
+        within the shutdown grace; what is left is ended by `stop`."""
+        BROKERS.stopping()
+        left = await self.switchboard.drain(self.settings.shutdown_grace_s)
+        if left:
+            log.warning("stopping with %d calls still live: they are ended", left)
+
     async def stop(self) -> None:
         self.live.close()
         await self._heartbeat.stop()
@@ -214,7 +222,7 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        health = check_health(gateway.liveness)
+        health = check_health(gateway.liveness, taking_calls=gateway.switchboard.taking_calls)
         body = health.model_dump(exclude_none=True)
         return JSONResponse(body, status_code=200 if health.ok else 503)
 

@@ -9,6 +9,7 @@ reply audio and commands the bus addresses to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ class CallAlreadyLiveError(Exception):
     """A second stream for a call this replica already holds."""
 
 
+class NotTakingCallsError(Exception):
+    """This replica is stopping: it finishes the calls it holds and takes no new one."""
+
+
 @dataclass
 class LiveCall:
     """One call whose caller is connected to this replica."""
@@ -94,6 +99,9 @@ class Switchboard:
         self._playback_lead_s = playback_lead_s
         self._recordings = recordings
         self._calls: dict[str, LiveCall] = {}
+        self._taking_calls = True
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def __contains__(self, call_id: str) -> bool:
         return call_id in self._calls
@@ -102,10 +110,30 @@ class Switchboard:
         """The call if its caller is connected here."""
         return self._calls.get(call_id)
 
+    @property
+    def taking_calls(self) -> bool:
+        return self._taking_calls
+
+    async def drain(self, timeout_s: float) -> int:
+        """Take no new call, and wait up to `timeout_s` for the live ones to end on their own;
+        how many are still live then."""
+        self._taking_calls = False
+        if self._calls:
+            log.info(
+                "stopping: no new calls; waiting up to %.0f s for %d live ones to end",
+                timeout_s,
+                len(self._calls),
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        return len(self._calls)
+
     async def connect(
         self, call_id: str, started: CallStarted, *, sink: AudioSink, leg: CallLeg
     ) -> LiveCall:
         """Make the call live here: routed to this replica, announced, ready to play."""
+        if not self._taking_calls:
+            raise NotTakingCallsError(f"gateway {self.gateway_id} is stopping")
         if call_id in self._calls:
             raise CallAlreadyLiveError(f"call {call_id} is already streaming")
         recorder = self._recordings.start(call_id, started)
@@ -126,6 +154,7 @@ class Switchboard:
         )
         # Claimed before the first await, so a second stream for the call is refused.
         self._calls[call_id] = call
+        self._idle.clear()
         call_started(SERVICE)
         with call.trace.active():  # what the playback reports is of the call's trace too
             playback.start()
@@ -185,6 +214,8 @@ class Switchboard:
         call = self._calls.pop(call_id, None)
         if call is None:
             return
+        if not self._calls:
+            self._idle.set()
         call_ended(SERVICE)
         await call.playback.stop()
         if call.hanging_up is not None:

@@ -17,12 +17,18 @@ from starlette.status import (
     WS_1003_UNSUPPORTED_DATA,
     WS_1008_POLICY_VIOLATION,
     WS_1011_INTERNAL_ERROR,
+    WS_1013_TRY_AGAIN_LATER,
 )
 
 from voicebus_contracts import CallStarted
 from voicebus_gateway.placements import Placements
 from voicebus_gateway.ports import CallActivity
-from voicebus_gateway.switchboard import CallAlreadyLiveError, LiveCall, Switchboard
+from voicebus_gateway.switchboard import (
+    CallAlreadyLiveError,
+    LiveCall,
+    NotTakingCallsError,
+    Switchboard,
+)
 from voicebus_gateway.twilio.carrier import PLACEMENT_PARAMETER, TwilioCarrier
 from voicebus_gateway.twilio.protocol import (
     Connected,
@@ -146,6 +152,10 @@ class MediaStreams:
         except CallAlreadyLiveError as refused:
             log.warning("media socket refused: %s", refused)
             await websocket.close(WS_1008_POLICY_VIOLATION, "call is already streaming")
+            return
+        except NotTakingCallsError as refused:
+            log.warning("media socket refused: %s", refused)
+            await websocket.close(WS_1013_TRY_AGAIN_LATER, "gateway stopping")
             return
         except Exception:
             log.exception("media socket refused: the call could not start")

@@ -21,13 +21,14 @@ from starlette.status import (
     WS_1001_GOING_AWAY,
     WS_1008_POLICY_VIOLATION,
     WS_1011_INTERNAL_ERROR,
+    WS_1013_TRY_AGAIN_LATER,
 )
 from starlette.types import Message
 
 from voicebus_contracts import SPEECH_16K, CallStarted
 from voicebus_gateway.ports import CallActivity, CallControlError
 from voicebus_gateway.settings import GatewaySettings
-from voicebus_gateway.switchboard import LiveCall, Switchboard
+from voicebus_gateway.switchboard import LiveCall, NotTakingCallsError, Switchboard
 from voicebus_gateway.web.protocol import (
     CallEndedMessage,
     CallStartedMessage,
@@ -259,6 +260,10 @@ class WebCalls:
         leg.send(StateMessage(state=leg.state))
         try:
             call = await self._switchboard.connect(call_id, started, sink=leg, leg=leg)
+        except NotTakingCallsError:
+            refused = "this gateway is stopping: call again"
+            await _refuse(websocket, "unavailable", refused, WS_1013_TRY_AGAIN_LATER)
+            return
         except Exception:
             log.exception("web call %s refused: the call could not start", call_id)
             refused = "the call could not start"

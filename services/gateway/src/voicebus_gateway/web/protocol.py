@@ -33,7 +33,11 @@ MAX_MARK_CHARS = 512
 
 ConversationState = Literal["listening", "user_speaking", "thinking", "agent_speaking"]
 """Who has the floor; `voicebus_gateway.web.turns.TurnTaking` defines when each holds."""
-ErrorCode = Literal["invalid_audio", "invalid_message", "invalid_request", "gateway_error"]
+ErrorCode = Literal[
+    "invalid_audio", "invalid_message", "invalid_request", "gateway_error", "unavailable"
+]
+"""`unavailable`: the gateway is stopping and takes no new call; call again (another replica
+answers)."""
 
 
 class WebProtocolError(ValueError):
