@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.e2e.conftest import running_stack, stopped
 from voicebus_devstack.harness import RunningStack
 from voicebus_devstack.speech import speech_pcm16
+
+from ..e2e.conftest import running_stack, stopped
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"

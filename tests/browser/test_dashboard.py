@@ -19,11 +19,11 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import share_of_words, wait_for_record
 from voicebus_devstack.harness import RunningStack
 from voicebus_devstack.speech import speech_pcm16
 from voicebus_devstack.web_caller import WebCaller
 
+from ..e2e.conftest import share_of_words, wait_for_record
 from .conftest import CALLER_SENTENCE, LEAD_SILENCE_S, WAIT_MS, Dashboard, keep
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
