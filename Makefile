@@ -64,4 +64,4 @@ chromium:
 	  fi; }
 
 clean:
-	rm -rf .venv .tools .voicebus .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .tools .voicebus .mypy_cache .ruff_cache .pytest_cache .hypothesis

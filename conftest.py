@@ -18,7 +18,14 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import make_url
+
+# Property tests and API fuzzers run in `make test`: few enough examples to stay quick, the same
+# ones on every run (derandomized), no deadline (a loaded machine is not a failure).
+# HYPOTHESIS_PROFILE=default explores with Hypothesis' own random settings instead.
+settings.register_profile("bounded", max_examples=150, deadline=None, derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "bounded"))
 
 
 def docker_available() -> bool:

@@ -22,7 +22,7 @@ class Envelope(BaseModel, Generic[EventT]):
     `call_id` is also the Kafka message key, so one call's events stay ordered on one partition.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     event_id: UUID = Field(default_factory=uuid4)
     call_id: str = Field(min_length=1, max_length=128)

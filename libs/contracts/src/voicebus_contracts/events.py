@@ -57,9 +57,10 @@ MAX_VARIABLES = 64
 
 
 class Event(BaseModel):
-    """Base of every event: frozen and strict about unknown fields."""
+    """Base of every event: frozen and strict about unknown fields and non-finite numbers (JSON
+    has no NaN or infinity: they would go out as null and come back refused or as None)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     schema_version: ClassVar[int] = 1
 
 

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 class StageStamps(BaseModel):
     """When each stage of one turn happened; unset stages are None."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # JSON has no NaN or infinity: a stamp would go out as null and come back as None.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     speech_ended: float | None = None
     """Gateway receipt of the first silent audio after the caller's last word."""
