@@ -47,7 +47,7 @@ e2e: install chromium
 test: lint typecheck chromium
 	$(RUN) pytest
 
-# The browser tests (tests/browser) drive Debian's Chromium; Playwright's own browsers are never
+# The browser tests (tests/e2e/browser) drive Debian's Chromium; Playwright's own browsers are never
 # downloaded. Installed with apt-get when missing: as root, or with sudo when it asks no password.
 CHROMIUM := /usr/bin/chromium
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium

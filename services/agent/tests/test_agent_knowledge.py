@@ -101,7 +101,7 @@ async def test_the_api_refuses_what_it_cannot_read(api: httpx.AsyncClient) -> No
     word = await api.post(
         f"{base}/documents", files={"file": ("notes.docx", b"PK\x03\x04", "application/msword")}
     )
-    assert word.status_code == 422
+    assert word.status_code == 415
     assert "PDF" in word.json()["detail"]
     bad_id = await api.post("/api/knowledge-bases/Not An Id/search", json={"query": "x"})
     assert bad_id.status_code == 422

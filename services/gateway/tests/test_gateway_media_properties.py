@@ -256,14 +256,6 @@ def test_a_stream_in_any_other_format_is_refused(
             check_media_format(start)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="gateway bug: parse_message lets json.loads' RecursionError through (nesting over "
-    "~1000 levels, 2 KB of '['), so a `start` like it closes the socket 1011 'gateway error' "
-    "with a logged traceback instead of a 1008 refusal; twilio/protocol.py should catch "
-    "RecursionError with ValueError",
-)
 @given(st.integers(DEEP, 10 * DEEP))
 def test_deeply_nested_twilio_json_is_refused(depth: int) -> None:
     with pytest.raises(TwilioProtocolError):
@@ -276,15 +268,6 @@ TOKENS = StreamTokens("0123456789abcdef0123456789abcdef", ttl_s=60)
 CALL = "CA2a5f2e0d4c1c2f1f2e3d4c5b6a7f8e9d"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(TypeError, ValueError),
-    reason="gateway bug: StreamTokens.check lets a forged token raise TypeError (a non-ASCII "
-    "signature, in hmac.compare_digest) or ValueError (an expiry str.isdigit accepts but int "
-    "refuses: '²', or over 4300 digits), so anyone's `start` with such a token closes the "
-    "socket 1011 'gateway error' with a logged traceback instead of a 1008 refusal; "
-    "twilio/security.py should refuse them as StreamTokenError",
-)
 @given(st.text(max_size=60), st.dictionaries(st.text(max_size=10), st.text(max_size=20)))
 @settings(report_multiple_bugs=False)
 @example(token="1.é", parameters={})
@@ -376,14 +359,6 @@ def test_client_messages_beyond_the_size_limit_are_refused(
         parse_client_message(raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="gateway bug: parse_client_message lets json.loads' RecursionError through (1000 "
-    "'[' fit its 4096 characters), so the client gets no `error` message and the gateway logs "
-    "a traceback ('a message could not be handled') instead of a refusal; web/protocol.py "
-    "should catch RecursionError with ValueError",
-)
 @given(st.integers(DEEP, MAX_TEXT_MESSAGE_CHARS // 2))
 def test_deeply_nested_client_json_is_refused(depth: int) -> None:
     with pytest.raises(WebProtocolError):

@@ -30,7 +30,7 @@ from voicebus_analytics.follow_up import FollowUp
 from voicebus_analytics.model_judge import ModelJudge
 from voicebus_analytics.ports import CallFilter, CallJudge, CallStore
 from voicebus_analytics.recorder import RecordedEvent, Recorder
-from voicebus_analytics.recordings import recordings_router
+from voicebus_analytics.recordings import CallId, recordings_router
 from voicebus_analytics.settings import Settings
 from voicebus_analytics.sql_store import SqlCallStore
 from voicebus_analytics.views import (
@@ -43,7 +43,7 @@ from voicebus_analytics.views import (
 )
 from voicebus_analytics.webhooks import Webhooks
 from voicebus_contracts import Direction, Envelope, Transport
-from voicebus_contracts.agents import LanguageModel
+from voicebus_contracts.agents import AGENT_ID_PATTERN, LanguageModel
 from voicebus_contracts.topics import ALL_TOPICS, CALLS, PLAYBACK, REPLIES, TOOLS, TRANSCRIPTS
 from voicebus_runtime.bus import consumer_options, ensure_topics, make_broker
 from voicebus_runtime.heartbeat import Heartbeat
@@ -57,6 +57,9 @@ SERVICE = "analytics"
 GROUP = "analytics"
 MAX_PAGE = 200
 MAX_SEARCH_CHARS = 200
+SEARCH_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+"""Words to search for: any text but control characters (which PostgreSQL cannot even compare,
+in NUL's case)."""
 CSV_FILENAME = "calls.csv"
 CSV_CHUNK_CHARS = 16 * 1024
 CATALOG_READ_TIMEOUT_S = 30.0
@@ -128,7 +131,7 @@ Store = Annotated[CallStore, Depends(_store)]
 
 def _matching(
     *,
-    agent_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    agent_id: Annotated[str | None, Query(pattern=AGENT_ID_PATTERN)] = None,
     status: CallStatus | None = None,
     transport: Transport | None = None,
     direction: Direction | None = None,
@@ -145,6 +148,7 @@ def _matching(
         Query(
             min_length=1,
             max_length=MAX_SEARCH_CHARS,
+            pattern=SEARCH_PATTERN,
             description="Calls in which either side said this (any letter case)",
         ),
     ] = None,
@@ -197,7 +201,7 @@ async def list_calls(
 
 
 @calls.get("/{call_id}", responses={404: {"description": "No call with this id was recorded"}})
-async def get_call(call_id: str, store: Store) -> CallDetail:
+async def get_call(call_id: CallId, store: Store) -> CallDetail:
     """One call with its turns in conversation order, each agent turn's latency and its
     waterfall, the replies the caller cut off, the tools its agent called and, once it is
     concluded, its post-call results."""
@@ -210,7 +214,7 @@ async def get_call(call_id: str, store: Store) -> CallDetail:
 @calls.get(
     "/{call_id}/webhooks", responses={404: {"description": "No call with this id was recorded"}}
 )
-async def list_webhook_deliveries(call_id: str, store: Store) -> list[WebhookDelivery]:
+async def list_webhook_deliveries(call_id: CallId, store: Store) -> list[WebhookDelivery]:
     """Each attempt to tell the call's agent's webhook that the call ended, in order."""
     if await store.call(call_id) is None:
         raise HTTPException(status_code=404, detail=f"no call {call_id!r} was recorded")

@@ -22,7 +22,9 @@ async def forward(service: httpx.AsyncClient, request: Request, *, owner: str) -
     try:
         upstream = await service.request(
             request.method,
-            request.url.path,
+            # The path as the client sent it, still percent-encoded: decoded, a control
+            # character in it would make an invalid URL here, not a refusal there.
+            request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
             params=request.query_params,
             content=await request.body(),
             headers={k: v for k, v in request.headers.items() if k in FORWARDED_HEADERS},

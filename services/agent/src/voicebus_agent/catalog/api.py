@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from voicebus_agent.catalog.ports import (
     AgentCatalog,
@@ -18,11 +18,14 @@ from voicebus_agent.catalog.ports import (
     NumberTakenError,
     UnknownAgentError,
 )
-from voicebus_contracts.agents import AgentConfigured, AgentRemoved, AgentSpec
+from voicebus_contracts.agents import AGENT_ID_PATTERN, AgentConfigured, AgentRemoved, AgentSpec
 from voicebus_contracts.events import E164_PATTERN
 
 Announce = Callable[[AgentConfigured | AgentRemoved], Awaitable[None]]
 """Puts a change of the catalog on the bus."""
+
+AgentId = Annotated[str, Path(pattern=AGENT_ID_PATTERN)]
+"""An agent's id in a path: refused (422) unless it could name an agent."""
 
 _UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"description": "No agent with this id"}}
 _NUMBER_TAKEN: dict[int | str, dict[str, Any]] = {
@@ -59,7 +62,7 @@ def agents_router(catalog: AgentCatalog, announce: Announce) -> APIRouter:
         return created
 
     @router.get("/{agent_id}", responses=_UNKNOWN)
-    async def get_agent(agent_id: str) -> AgentSpec:
+    async def get_agent(agent_id: AgentId) -> AgentSpec:
         spec = await catalog.get(agent_id)
         if spec is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(UnknownAgentError(agent_id)))
@@ -73,7 +76,7 @@ def agents_router(catalog: AgentCatalog, announce: Announce) -> APIRouter:
             **_NUMBER_TAKEN,
         },
     )
-    async def replace_agent(agent_id: str, spec: AgentSpec) -> AgentSpec:
+    async def replace_agent(agent_id: AgentId, spec: AgentSpec) -> AgentSpec:
         """Make the body the whole of the agent: what it leaves out takes its default."""
         if spec.agent_id != agent_id:
             raise HTTPException(
@@ -90,7 +93,7 @@ def agents_router(catalog: AgentCatalog, announce: Announce) -> APIRouter:
         return replaced
 
     @router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_UNKNOWN)
-    async def delete_agent(agent_id: str) -> None:
+    async def delete_agent(agent_id: AgentId) -> None:
         if not await catalog.delete(agent_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(UnknownAgentError(agent_id)))
         await announce(AgentRemoved(agent_id=agent_id))

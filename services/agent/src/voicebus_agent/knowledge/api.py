@@ -22,10 +22,25 @@ class Search(BaseModel):
     limit: int = Field(default=3, ge=1, le=20)
 
 
+class Refusal(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+
+
 def knowledge_router(knowledge: KnowledgeBases) -> APIRouter:
     router = APIRouter(prefix="/api/knowledge-bases/{kb_id}", tags=["knowledge bases"])
 
-    @router.post("/documents", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/documents",
+        status_code=status.HTTP_201_CREATED,
+        responses={
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {
+                "model": Refusal,
+                "description": "The document cannot be read: its kind, its size or its content",
+            }
+        },
+    )
     async def add_document(kb_id: KnowledgeBaseId, file: UploadFile) -> Document:
         """Add a document (text, Markdown or PDF); one of the same name is replaced."""
         data = await file.read(MAX_DOCUMENT_BYTES + 1)
@@ -34,14 +49,20 @@ def knowledge_router(knowledge: KnowledgeBases) -> APIRouter:
             # A PDF takes a while to read: off the event loop the calls' replies run on.
             text = await asyncio.to_thread(text_of, name, file.content_type, data)
         except DocumentError as refused:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(refused)) from None
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(refused)) from None
         return await knowledge.add(kb_id, name, text)
 
     @router.get("/documents")
     async def list_documents(kb_id: KnowledgeBaseId) -> list[Document]:
         return await knowledge.documents(kb_id)
 
-    @router.delete("/documents/{name}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete(
+        "/documents/{name}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={
+            status.HTTP_404_NOT_FOUND: {"model": Refusal, "description": "No such document"}
+        },
+    )
     async def remove_document(kb_id: KnowledgeBaseId, name: str) -> None:
         if not await knowledge.remove(kb_id, name):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {name!r} in {kb_id!r}")

@@ -145,7 +145,7 @@ def parse_message(raw: str | bytes) -> TwilioMessage:
         raise TwilioProtocolError(f"message of {len(raw)} chars exceeds {MAX_MESSAGE_CHARS}")
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         raise TwilioProtocolError(f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise TwilioProtocolError(f"expected a JSON object, got {type(data).__name__}")

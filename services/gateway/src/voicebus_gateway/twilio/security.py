@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 
@@ -21,6 +22,10 @@ from twilio.request_validator import RequestValidator
 _TOKEN_LABEL = b"voicebus media-stream token v1"
 TOKEN_PARAMETER = "token"
 """The stream parameter that carries the token."""
+
+
+_EXPIRY = re.compile(r"[0-9]{1,12}")
+"""A token's expiry: epoch seconds, in ASCII digits."""
 
 
 class StreamTokenError(ValueError):
@@ -70,12 +75,14 @@ class StreamTokens:
         if not token:
             raise StreamTokenError("no stream token: streams are accepted only from our TwiML")
         expires_text, _, signature = token.partition(".")
-        if not expires_text.isdigit() or not signature:
+        # Only what we issue: ASCII digits (not any Unicode digit, nor more than an epoch has)
+        # and an ASCII signature (compare_digest refuses other text).
+        if not _EXPIRY.fullmatch(expires_text) or not signature.isascii() or not signature:
             raise StreamTokenError("malformed stream token")
-        expected = self._sign(call_id, parameters, int(expires_text))
-        if not hmac.compare_digest(signature, expected):
+        expires = int(expires_text)
+        if not hmac.compare_digest(signature, self._sign(call_id, parameters, expires)):
             raise StreamTokenError("stream token not valid for this call")
-        if int(expires_text) < time.time():
+        if expires < time.time():
             raise StreamTokenError("stream token expired")
 
     def _sign(self, call_id: str, parameters: Mapping[str, str], expires: int) -> str:

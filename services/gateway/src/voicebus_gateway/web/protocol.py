@@ -91,7 +91,7 @@ def parse_client_message(raw: str) -> ClientMessage:
         )
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         raise WebProtocolError("invalid_message", f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise WebProtocolError(

@@ -20,10 +20,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from voicebus_devstack.harness import RunningStack
 from voicebus_devstack.speech import speech_pcm16
 
-from ..e2e.conftest import running_stack, stopped
+from ..conftest import running_stack, stopped
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "browser"
 CALLER_SENTENCE = "Please book a table for two people tomorrow evening."
 MICROPHONE_RATE = 48_000
 LEAD_SILENCE_S = 3.0

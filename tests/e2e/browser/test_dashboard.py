@@ -23,7 +23,7 @@ from voicebus_devstack.harness import RunningStack
 from voicebus_devstack.speech import speech_pcm16
 from voicebus_devstack.web_caller import WebCaller
 
-from ..e2e.conftest import share_of_words, wait_for_record
+from ..conftest import share_of_words, wait_for_record
 from .conftest import CALLER_SENTENCE, LEAD_SILENCE_S, WAIT_MS, Dashboard, keep
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
