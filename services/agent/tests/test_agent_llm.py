@@ -287,3 +287,35 @@ async def test_the_services_key_goes_to_the_services_endpoint_only(fake: FakeOpe
 
     assert refused == [APOLOGY]  # the endpoint got no key: 401
     assert answered == ["Hello."]
+
+
+async def test_a_model_that_does_not_answer_is_retried_then_apologized_for(
+    fake: FakeOpenAI,
+) -> None:
+    settings = AgentSettings(
+        llm_base_url=fake.base_url, llm_api_key=fake.api_key, llm_timeout_s=0.2, llm_retries=1
+    )
+
+    async def no_record(call_id: str, event: object) -> None:
+        return None
+
+    async def reply(models: ModelResponders) -> list[str]:
+        model = LanguageModel(model="m", base_url=fake.base_url)
+        responder = models(model, "Be brief.")
+        return [s async for s in responder.respond(HISTORY, call_id=CALL, reply_id=REPLY)]
+
+    fake.gate = asyncio.Event()  # the model holds every answer
+    async with httpx.AsyncClient() as http:
+        models = ModelResponders(
+            settings, call_tools=RecordingToolbox(), http=http, record=no_record
+        )
+        stalled = await reply(models)
+        tried = len(fake.requests)
+        fake.gate.set()  # the model is back: the call goes on
+        fake.answer("Here I am.")
+        answered = await reply(models)
+        await models.aclose()
+
+    assert stalled == [APOLOGY]
+    assert tried == 2  # once, and once again
+    assert answered == ["Here I am."]

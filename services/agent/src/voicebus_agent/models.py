@@ -28,9 +28,6 @@ from voicebus_contracts.agents import (
 
 log = logging.getLogger(__name__)
 
-MODEL_TIMEOUT_S = 15.0
-"""How long one request to a model may take (the SDK's default is 10 minutes)."""
-
 
 class ModelResponders:
     """Makes the responder of a model (the service's or an agent's), a system prompt and the
@@ -78,9 +75,10 @@ class ModelResponders:
             client = self._clients[endpoint] = AsyncOpenAI(
                 base_url=model.base_url,
                 api_key=key or "unused",
-                # A caller is waiting: fail fast to the spoken apology, not after minutes.
-                timeout=MODEL_TIMEOUT_S,
-                max_retries=1,
+                # A caller is waiting: fail fast to the spoken apology, not after minutes (the
+                # SDK's default); the SDK retries with its own backoff.
+                timeout=self._settings.llm_timeout_s,
+                max_retries=self._settings.llm_retries,
             )
         toolboxes: list[Toolbox] = [self._call_tools]
         if http_tools:

@@ -50,6 +50,12 @@ class AgentSettings(BaseSettings):
     )
     """The endpoint's key (OPENAI_API_KEY also works); required for OpenAI's own endpoint."""
     llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    llm_timeout_s: float = Field(default=8.0, gt=0)
+    """How long the model may keep the caller waiting, for its answer to begin or between its
+    pieces, before the request is retried (the SDK's default is 10 minutes)."""
+    llm_retries: int = Field(default=1, ge=0, le=5)
+    """Retries of a model request that timed out or failed (the SDK waits about 0.5 s, doubled,
+    before each); then the caller hears an apology and the call goes on."""
     system_prompt: str = (
         "You are a friendly voice assistant on a phone call. Your words are spoken aloud: answer "
         "in one to three short sentences of plain text, with no lists, markup or emoji."
