@@ -18,7 +18,6 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import Field
-from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from voicebus_agent.catalog.api import Announce, agents_router
@@ -90,6 +89,7 @@ from voicebus_runtime.control import CallControl
 from voicebus_runtime.deadletters import DeadLetters
 from voicebus_runtime.lanes import CallLanes
 from voicebus_runtime.metrics import exposition
+from voicebus_runtime.redis import connect as connect_redis
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
@@ -425,7 +425,7 @@ def build(
     client_id = f"{SERVICE}-{bus.instance_id}"
     broker = make_broker(bus.kafka_bootstrap, client_id=client_id)
     app = worker_app(broker, service=SERVICE, bus=bus)
-    redis = Redis.from_url(bus.redis_url)
+    redis = connect_redis(bus.redis_url)
     registry = CallRegistry(redis)
     control = CallControl(broker=broker, registry=registry, producer=SERVICE)
     agents = AgentDirectory()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from voicebus_media.app import build_broker
 from voicebus_media.settings import MediaSettings
 from voicebus_media.silero import SileroVad
 from voicebus_runtime.observability import observe
+from voicebus_runtime.redis import connect as connect_redis
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import run, worker_app
 from voicebus_runtime.settings import BusSettings
@@ -16,7 +15,7 @@ from voicebus_runtime.settings import BusSettings
 def main() -> None:
     bus = BusSettings()
     observe("media", bus)
-    redis = Redis.from_url(bus.redis_url)
+    redis = connect_redis(bus.redis_url)
     broker, _ = build_broker(
         bus=bus, settings=MediaSettings(), vad=SileroVad(), registry=CallRegistry(redis)
     )

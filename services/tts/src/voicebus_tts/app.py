@@ -10,7 +10,6 @@ from typing import cast
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from redis.asyncio import Redis
 
 from voicebus_contracts import Envelope, ReplyCancelled, ReplyEvent, ReplyTextChunk
 from voicebus_contracts.topics import REPLIES, gateway_topic
@@ -18,6 +17,7 @@ from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import consumer_options, make_broker, publish
 from voicebus_runtime.deadletters import DeadLetters
 from voicebus_runtime.lanes import CallLanes
+from voicebus_runtime.redis import connect as connect_redis
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.service import worker_app
 from voicebus_runtime.settings import BusSettings
@@ -189,7 +189,7 @@ def voices_for(
 def create_app(*, bus: BusSettings, settings: TtsSettings) -> FastStream:
     """The TTS worker, its voices ready before it joins the bus; routes from the call registry,
     each call's voice from its agent."""
-    redis = Redis.from_url(bus.redis_url)
+    redis = connect_redis(bus.redis_url)
     routes = CachedRoutes(registry=CallRegistry(redis), size=settings.route_cache_size)
     agents = AgentDirectory()
     offered = synthesizers_for(settings)
