@@ -100,6 +100,8 @@ class Playback:
         ) * audio_format.channels
         self._queue: deque[_Frame | _Mark] = deque()
         self._wakeup = asyncio.Event()
+        self._sent_all = asyncio.Event()
+        """Set while nothing is queued: all given so far has been sent to the transport."""
         self._due = -math.inf
         """When the next frame sent will start playing at the caller's end."""
         self._accepted: set[PlaybackPosition] = set()
@@ -170,12 +172,21 @@ class Playback:
         return True
 
     def enqueue_tones(self, audio: bytes) -> None:
-        """Queue audio that is not a reply (DTMF tones), in the call's format: paced like a
-        reply, after what is already queued, and never reported as a reply's start."""
+        """Queue audio that is not a reply (DTMF tones, the gateway's apology), in the call's
+        format: paced like a reply, after what is already queued, and never reported as a
+        reply's start."""
         self._queue_frames(audio, None)
         self._wakeup.set()
 
+    async def played_out(self) -> None:
+        """Return once all that is queued now has been sent and, by the clock, played at the
+        caller's end."""
+        while self._queue:
+            await self._sent_all.wait()
+        await self._clock.sleep(max(0.0, self._due - self._clock.now()))
+
     def _queue_frames(self, audio: bytes, chunk: Envelope[OutboundAudioChunk] | None) -> None:
+        self._sent_all.clear()
         for start in range(0, len(audio), self._frame_bytes):
             frame = audio[start : start + self._frame_bytes]
             self._queue.append(_Frame(frame, self._format.duration_ms(len(frame)) / 1000.0, chunk))
@@ -272,6 +283,7 @@ class Playback:
                 await self._wait_while_paused(self._paused_until)
                 continue
             if not self._queue:
+                self._sent_all.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue

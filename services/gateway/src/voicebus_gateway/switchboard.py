@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from faststream.kafka import KafkaBroker
 
@@ -42,6 +43,7 @@ from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK
 from voicebus_gateway.playback import Playback
 from voicebus_gateway.ports import AudioSink, CallActivity, CallControlError, CallLeg
 from voicebus_gateway.recording import CallRecorder, RecordedSink, Recordings
+from voicebus_gateway.uplink import FRAMES_PER_S, Uplink, apology_in
 from voicebus_runtime.bus import publish
 from voicebus_runtime.metrics import call_ended, call_started
 from voicebus_runtime.registry import CallRegistry
@@ -52,6 +54,10 @@ log = logging.getLogger(__name__)
 SERVICE = "gateway"
 HANG_UP_WAIT_LIMIT_S = 30.0
 """A hang-up after a reply waits at most this long for the caller to hear it."""
+
+
+UPLINK_S = 10.0
+"""Seconds of the caller's audio a call holds for a bus out of reach before it is shed."""
 
 
 class CallAlreadyLiveError(Exception):
@@ -72,6 +78,8 @@ class LiveCall:
     leg: CallLeg
     trace: CallTrace
     """The call's trace: its events are published under it."""
+    uplink: Uplink | None = None
+    """Takes the caller's audio to the bus (set once the call is live)."""
     frames_sent: int = 0
     ending: str | None = None
     """Why the call is being ended from our side (hang-up, transfer), once it is."""
@@ -92,12 +100,14 @@ class Switchboard:
         registry: CallRegistry,
         playback_lead_s: float,
         recordings: Recordings,
+        uplink_s: float = UPLINK_S,
     ) -> None:
         self.gateway_id = gateway_id
         self._broker = broker
         self._registry = registry
         self._playback_lead_s = playback_lead_s
         self._recordings = recordings
+        self._uplink_frames = max(1, round(uplink_s * FRAMES_PER_S))
         self._calls: dict[str, LiveCall] = {}
         self._taking_calls = True
         self._idle = asyncio.Event()
@@ -156,8 +166,13 @@ class Switchboard:
         self._calls[call_id] = call
         self._idle.clear()
         call_started(SERVICE)
-        with call.trace.active():  # what the playback reports is of the call's trace too
+        with call.trace.active():  # what the playback reports, and the uplink sends, too
             playback.start()
+            call.uplink = Uplink(
+                partial(self._publish_caller_audio, call),
+                capacity=self._uplink_frames,
+                on_overflow=partial(self._shed, call),
+            )
         route = CallRoute(
             call_id=call_id,
             gateway_id=self.gateway_id,
@@ -183,7 +198,8 @@ class Switchboard:
         return call
 
     async def caller_audio(self, call: LiveCall, audio: bytes, *, received_at: float) -> None:
-        """Publish one frame of the caller's audio, in the call's inbound format."""
+        """Send one frame of the caller's audio, in the call's inbound format, to the bus: at
+        once, whatever state the bus is in (see `Uplink`)."""
         if call.recorder is not None:
             call.recorder.caller_spoke(audio)
         frame = InboundAudioFrame(
@@ -192,15 +208,35 @@ class Switchboard:
             format=call.started.audio_in,
             received_at=received_at,
         )
-        # The audio path never waits on the broker's ack.
-        with call.trace.active():
-            await publish(
-                self._broker,
-                AUDIO_IN,
-                envelope(frame, call_id=call.call_id, producer=SERVICE),
-                confirm=False,
-            )
         call.frames_sent += 1
+        if call.uplink is not None:
+            call.uplink.put(frame)
+
+    async def _publish_caller_audio(self, call: LiveCall, frame: InboundAudioFrame) -> None:
+        # The audio path never waits on the broker's ack.
+        await publish(
+            self._broker,
+            AUDIO_IN,
+            envelope(frame, call_id=call.call_id, producer=SERVICE),
+            confirm=False,
+        )
+
+    def _shed(self, call: LiveCall) -> None:
+        """The bus has taken none of the caller's audio for the whole uplink: the call cannot
+        go on. The caller hears the apology, then the call is hung up."""
+        log.error(
+            "call %s: the bus has taken none of the caller's audio for %.0f s: the call is shed",
+            call.call_id,
+            self._uplink_frames / FRAMES_PER_S,
+        )
+        call.ending = "bus unreachable"
+        call.playback.enqueue_tones(apology_in(call.started.audio_out))
+        if call.hanging_up is None:
+            call.hanging_up = asyncio.create_task(self._hang_up_when_played(call))
+
+    async def _hang_up_when_played(self, call: LiveCall) -> None:
+        await call.playback.played_out()
+        await call.leg.hang_up()
 
     async def caller_pressed(self, call: LiveCall, digit: str) -> None:
         """The caller pressed a key."""
@@ -217,6 +253,8 @@ class Switchboard:
         if not self._calls:
             self._idle.set()
         call_ended(SERVICE)
+        if call.uplink is not None:
+            await call.uplink.close()
         await call.playback.stop()
         if call.hanging_up is not None:
             call.hanging_up.cancel()
