@@ -18,7 +18,8 @@ class TcpProxy:
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self._upstream = (upstream_host, upstream_port)
-        self._links: set[asyncio.Task[None]] = set()
+        self._links: set[asyncio.StreamWriter] = set()
+        """Both ends of every open link: closed to cut them."""
         self._up = True
         self.port = 0
 
@@ -45,35 +46,33 @@ class TcpProxy:
         self._up = True
 
     async def _drop(self) -> None:
-        for link in self._links:
-            link.cancel()
-        await asyncio.gather(*self._links, return_exceptions=True)
+        for end in list(self._links):
+            end.close()
+        self._links.clear()
+        await asyncio.sleep(0)  # let the pipes see their ends closed
 
     async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._up:
             writer.close()
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self._links.add(task)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._upstream)
         except OSError:
             writer.close()
-            self._links.discard(task)
             return
+        ends = {writer, up_writer}
+        self._links |= ends
         try:
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:
-            for w in (writer, up_writer):
-                w.close()
-            self._links.discard(task)
+            for end in ends:
+                end.close()
+            self._links -= ends
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
+    with contextlib.suppress(ConnectionError, OSError):
         while data := await reader.read(CHUNK):
             writer.write(data)
             await writer.drain()
-    with contextlib.suppress(OSError):
         writer.write_eof()
