@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -23,14 +22,7 @@ from voicebus_runtime.metrics import REGISTRY
 log = logging.getLogger("voicebus_test.logs")
 
 
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    """Each test configures the process's logging; the next one finds it as it was."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 def test_text_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:

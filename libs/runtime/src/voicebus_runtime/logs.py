@@ -5,14 +5,19 @@ it is about.
 The call comes from the context: bus handlers run inside their message's call (the broker's
 middleware sets it from the message key), and HTTP or WebSocket code of one call enters
 `call_context`. Records carry what the code logs, never a message's body.
+
+Every line is scrubbed before it is written, whoever logged it (our code, a library, an
+exception's message): what looks like a secret always (`redaction.SecretMask`), and personal
+data (`redaction.redact`) when the service redacts it (VOICEBUS_REDACT_PII).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -20,6 +25,7 @@ from datetime import UTC, datetime
 from opentelemetry import trace
 
 from voicebus_runtime.metrics import count_error
+from voicebus_runtime.redaction import SecretMask, redact
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
 
@@ -66,6 +72,32 @@ class _AboutTheCall(logging.Filter):
         return True
 
 
+class _Scrubbed(logging.Filter):
+    """Passes each record's message (its arguments merged in), traceback and stack through
+    `scrub` before a formatter reads them, in text and JSON alike."""
+
+    def __init__(self, scrub: Callable[[str], str]) -> None:
+        super().__init__()
+        self._scrub = scrub
+        self._tracebacks = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True  # arguments that do not fit the message: the handler reports it
+        clean = self._scrub(message)
+        if clean != message:  # else its arguments stay, for whatever else reads them
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._tracebacks.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._scrub(record.stack_info)
+        return True
+
+
 class _JsonLines(logging.Formatter):
     """One JSON object per record: time (UTC), level, logger, message, service, call id,
     trace id, and the traceback of an exception."""
@@ -87,7 +119,7 @@ class _JsonLines(logging.Formatter):
             if (value := getattr(record, field, None)) is not None:
                 line[field] = str(value)
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = record.exc_text or self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, ensure_ascii=False)
@@ -105,12 +137,19 @@ class _CountErrors(logging.Handler):
         count_error(self._service, record.name)
 
 
-def configure_logging(level: str, *, json: bool = False, service: str | None = None) -> None:
+def configure_logging(
+    level: str, *, json: bool = False, service: str | None = None, redact_pii: bool = False
+) -> None:
     """Log at `level` to stderr, as text or (`json`) JSON lines naming `service`; with a
-    `service`, its logged errors are also counted in the metrics."""
+    `service`, its logged errors are also counted in the metrics.
+
+    Secrets are masked in every line: the values of the environment's secrets as they are now,
+    and what looks like one; with `redact_pii`, email addresses, phone and card numbers too."""
+    mask = SecretMask(os.environ)
     out = logging.StreamHandler(sys.stderr)
     out.setFormatter(_JsonLines(service) if json else logging.Formatter(TEXT_FORMAT))
     out.addFilter(_AboutTheCall())
+    out.addFilter(_Scrubbed((lambda text: redact(mask(text))) if redact_pii else mask))
     handlers: list[logging.Handler] = [out]
     if service is not None:
         handlers.append(_CountErrors(service))

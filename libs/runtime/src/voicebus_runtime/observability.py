@@ -15,7 +15,9 @@ def observe(service: str, bus: BusSettings) -> None:
     Call it once, first thing in a service's main: before anything logs, and before the
     service makes its broker (which traces only if tracing was configured by then).
     """
-    configure_logging(bus.log_level, json=bus.log_format == "json", service=service)
+    configure_logging(
+        bus.log_level, json=bus.log_format == "json", service=service, redact_pii=bus.redact_pii
+    )
     configure_tracing(service, bus)
     if bus.metrics_port:
         serve_metrics(bus.metrics_port)

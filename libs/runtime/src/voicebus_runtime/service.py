@@ -57,5 +57,5 @@ def run(app: FastStream, *, bus: BusSettings) -> None:
     """Run `app` until SIGINT or SIGTERM, logging as main set up (`observe`), or as `bus` says
     if it did not."""
     if not logging.getLogger().handlers:
-        configure_logging(bus.log_level, json=bus.log_format == "json")
+        configure_logging(bus.log_level, json=bus.log_format == "json", redact_pii=bus.redact_pii)
     asyncio.run(app.run())

@@ -31,13 +31,13 @@ class BusSettings(BaseSettings):
     log_level: str = "INFO"
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     kafka_replication_factor: int = Field(default=1, ge=1, le=16)
+    """Replicas of each topic the services create (a production cluster wants 3)."""
     kafka_session_timeout_ms: int = Field(default=DEFAULT_SESSION_TIMEOUT_MS, ge=1_000, le=300_000)
     """How long a consumer group waits for a worker that stopped answering (killed, frozen, cut
     off) before moving its partitions to the others: the calls it held are silent about this
     long plus a rebalance. Lower moves calls sooner but expels a worker that stalls this long;
     Apache Kafka refuses less than its group.min.session.timeout.ms (6000 by default). A worker
     that stops cleanly (SIGTERM) leaves at once, whatever this is."""
-    """Replicas of each topic the services create (a production cluster wants 3)."""
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
     """How long a voice-path consumer's fetch may wait on an idle partition.
 
@@ -47,6 +47,11 @@ class BusSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     """`text` reads well in a terminal (`make run`); `json` is one object per line, with the
     service and the call id, for a log pipeline."""
+    redact_pii: bool = False
+    """Keep and show callers' email addresses, phone and card numbers only as placeholders:
+    in what analytics records (transcripts, replies, tool calls, end reasons, summaries), in
+    the live feed, and in every service's logs. What the agent's model hears is not redacted
+    (docs/privacy.md)."""
     metrics_port: int = Field(default=0, ge=0, le=65535)
     """Port of a /metrics endpoint of its own (Prometheus); 0: none. Off by default because
     `make run` starts several processes of a service on one host, where any fixed port would

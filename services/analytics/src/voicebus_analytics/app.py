@@ -288,14 +288,21 @@ def create_service(
 
     Each ended call's post-call results are drawn for its agent, as the catalog announces it: by
     the agent's model or else `service_model` through `judge`, offline without; then `webhooks`
-    (default: Webhooks' defaults) tell the agent's webhook.
+    (default: Webhooks' defaults) tell the agent's webhook. With `bus.redact_pii`, what was said
+    and the results are recorded redacted.
     """
     agents = AgentCatalog()
     webhooks = Webhooks(store=store) if webhooks is None else webhooks
     follow_up = FollowUp(
-        store=store, agents=agents, listener=webhooks, judge=judge, service_model=service_model
+        store=store,
+        agents=agents,
+        listener=webhooks,
+        judge=judge,
+        service_model=service_model,
+        redact_pii=bus.redact_pii,
     )
-    broker = create_broker(Recorder(store=store, follow_up=follow_up), bus=bus, agents=agents)
+    recorder = Recorder(store=store, follow_up=follow_up, redact_pii=bus.redact_pii)
+    broker = create_broker(recorder, bus=bus, agents=agents)
     heartbeat = Heartbeat(
         broker, service=SERVICE, instance=bus.instance_id, interval_s=bus.heartbeat_interval_s
     )

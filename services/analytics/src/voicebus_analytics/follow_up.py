@@ -38,7 +38,8 @@ class FollowUp:
     """Concludes ended calls and tells their webhooks, each call in a task of its own.
 
     A call's results are judged by its agent's model, else by `service_model`, through `judge`;
-    without either (or when the model fails), they are drawn offline (`post_call`).
+    without either (or when the model fails), they are drawn offline (`post_call`). With
+    `redact_pii`, their texts are kept redacted.
     """
 
     def __init__(
@@ -50,12 +51,14 @@ class FollowUp:
         judge: CallJudge | None = None,
         service_model: LanguageModel | None = None,
         judged_at_once: int = MAX_JUDGED_AT_ONCE,
+        redact_pii: bool = False,
     ) -> None:
         self._store = store
         self._agents = agents
         self._listener = listener
         self._judge = judge
         self._service_model = service_model
+        self._redact_pii = redact_pii
         self._judging = asyncio.Semaphore(judged_at_once)
         self._released = asyncio.Event()
         self._released.set()
@@ -117,6 +120,8 @@ class FollowUp:
             if conclude:
                 async with self._judging:
                     conclusion = await self._conclusion(call, agent, post_call)
+                if self._redact_pii:
+                    conclusion = conclusion.redacted()
                 if not await self._store.conclude_call(call_id, conclusion, at=_now()):
                     return  # concluded already: whoever did tells the webhook
                 call = await self._store.call(call_id)

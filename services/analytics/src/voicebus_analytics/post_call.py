@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from voicebus_analytics.views import CallDetail, Turn
 from voicebus_contracts.agents import PostCall
+from voicebus_runtime.redaction import redact
 
 SUMMARY_SIDE_CHARS = 300
 """Each side's words in the summary are cut to this many characters (an ellipsis marks a cut)."""
@@ -44,6 +45,16 @@ class Conclusion:
     succeeded: bool | None
     """None when the agent says neither what success is nor what to extract."""
     success_reason: str | None
+
+    def redacted(self) -> Conclusion:
+        """These results with personal data in their texts replaced: a model may have written
+        them from the workflow's variables, which are kept as collected. The extraction is
+        what the agent asked to collect: kept as drawn."""
+        return replace(
+            self,
+            summary=None if self.summary is None else redact(self.summary),
+            success_reason=None if self.success_reason is None else redact(self.success_reason),
+        )
 
 
 def conclude(

@@ -43,6 +43,7 @@ from voicebus_contracts import (
     WorkflowProgressed,
 )
 from voicebus_runtime.metrics import observe_turn
+from voicebus_runtime.redaction import redact_event
 
 RecordedEvent = Annotated[
     CallStarted
@@ -69,15 +70,23 @@ def _utc(epoch_s: float) -> datetime:
 
 class Recorder:
     """Records each event of a call as the fact it states; once a call's end is recorded,
-    hands the call to `follow_up`."""
+    hands the call to `follow_up`.
 
-    def __init__(self, *, store: CallStore, follow_up: FollowUp | None = None) -> None:
+    With `redact_pii`, what was said is recorded redacted (`redaction.redact_event`): the
+    personal data it held is never stored, so neither the API, the exports, the post-call
+    model nor the webhooks see it."""
+
+    def __init__(
+        self, *, store: CallStore, follow_up: FollowUp | None = None, redact_pii: bool = False
+    ) -> None:
         self._store = store
         self._follow_up = follow_up
+        self._redact_pii = redact_pii
 
     async def record(self, env: Envelope[RecordedEvent]) -> None:
         call_id, created_at, stamps = env.call_id, _utc(env.created_at), env.stamps
-        match env.event:
+        event = redact_event(env.event) if self._redact_pii else env.event
+        match event:
             case CallStarted() as started:
                 await self._store.open_call(
                     CallOpened(
@@ -155,7 +164,7 @@ class Recorder:
             case CallStatusChanged() | DtmfReceived() | ReplyPaused():
                 pass  # statuses, key presses and paused playbacks: not on record yet
             case _:
-                assert_never(env.event)
+                assert_never(event)
 
     async def _record_tool(
         self, call_id: str, event: ToolCalled | ToolReturned, *, at: datetime

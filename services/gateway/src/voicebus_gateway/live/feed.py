@@ -4,6 +4,9 @@ Every gateway replica reads what is said and done in every call (no consumer gro
 replica can feed any browser. Nothing here waits for a browser: each watcher has a queue of its
 own, bounded; one that falls behind loses its oldest updates, and is told how many, so it can
 reload what it shows from the API.
+
+With VOICEBUS_REDACT_PII, watchers see what was said redacted, as analytics records it: the
+dashboard shows the same text live and after the call.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from contextlib import contextmanager
 
 from voicebus_contracts import Envelope
 from voicebus_gateway.live.updates import CallNews, concerns_call_list, update_of
+from voicebus_runtime.redaction import redact_event
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +83,12 @@ class Watcher:
 
 class LiveFeed:
     """This replica's watchers: of one call (everything said and done in it), or of the list
-    of calls (each call's start, carrier status and end)."""
+    of calls (each call's start, carrier status and end); with `redact_pii`, what was said is
+    told redacted."""
 
-    def __init__(self, *, queue_limit: int = WATCHER_QUEUE_LIMIT) -> None:
+    def __init__(self, *, queue_limit: int = WATCHER_QUEUE_LIMIT, redact_pii: bool = False) -> None:
         self._queue_limit = queue_limit
+        self._redact_pii = redact_pii
         self._of_call: dict[str, set[Watcher]] = {}
         self._of_list: set[Watcher] = set()
         self._closed = False
@@ -122,6 +128,8 @@ class LiveFeed:
         of_list = self._of_list if concerns_call_list(env.event) else set()
         if not of_call and not of_list:
             return
+        if self._redact_pii:
+            env = env.model_copy(update={"event": redact_event(env.event)})
         update = update_of(env)
         if update is None:
             return
