@@ -29,6 +29,8 @@ from voicebus_devstack.harness import free_port
 from voicebus_devstack.polling import until
 from voicebus_gateway.__main__ import GatewayServer
 from voicebus_gateway.app import Gateway, create_app
+from voicebus_gateway.auth.redis_keys import INDEX, KEY_PREFIX, RedisApiKeys
+from voicebus_gateway.auth.scopes import Scope
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
@@ -264,3 +266,32 @@ async def served(app: FastAPI, settings: GatewaySettings) -> AsyncIterator[Gatew
         yield server
         server.should_exit = True
         await task
+
+
+@dataclass
+class Keys:
+    """API keys made for a test in the gateways' Redis; `made` are deleted afterwards."""
+
+    store: RedisApiKeys
+    made: list[str]
+
+    async def key(self, *scopes: Scope, name: str = "test") -> str:
+        """A new key with `scopes`."""
+        new = await self.store.create(name=name, scopes=scopes)
+        self.made.append(new.record.id)
+        return new.key
+
+
+@pytest.fixture
+async def api_keys(redis_url: str) -> AsyncIterator[Keys]:
+    redis = Redis.from_url(redis_url)
+    keys = Keys(RedisApiKeys(redis), [])
+    yield keys
+    for key_id in keys.made:
+        await redis.delete(KEY_PREFIX + key_id)
+        await redis.srem(INDEX, key_id)
+    await redis.aclose()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

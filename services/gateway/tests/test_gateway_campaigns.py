@@ -16,6 +16,9 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from voicebus_contracts.events import TERMINAL_CALL_STATUSES, CallStatus
+from voicebus_gateway.auth.access import Access
+from voicebus_gateway.auth.limits import RateLimits
+from voicebus_gateway.auth.redis_keys import RedisApiKeys
 from voicebus_gateway.campaigns import Campaigns, campaign_routes
 from voicebus_gateway.campaigns.runner import UNKNOWN_DIAL
 from voicebus_gateway.campaigns.store import EARLY_TTL_S
@@ -133,6 +136,12 @@ async def start_replica(redis_url: str, prefix: str) -> AsyncIterator[ReplicaFac
             redis, carrier, poll_interval_s=POLL_S, lease_s=lease_s, key_prefix=prefix
         )
         app = FastAPI()
+        # Open, as a gateway only this machine reaches is.
+        app.state.access = Access(
+            keys=RedisApiKeys(redis),
+            limits=RateLimits(redis, per_minute=600),
+            keys_required=False,
+        )
         app.include_router(campaign_routes(campaigns))
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gateway")
         await campaigns.start()

@@ -71,7 +71,8 @@ def app(app: FastAPI, settings: GatewaySettings) -> FastAPI:
     gateway: Gateway = app.state.gateway
     quiet = settings.model_copy(update={"web_idle_timeout_s": QUIET_TIMEOUT_S})
     app.include_router(
-        web_routes(switchboard=gateway.switchboard, settings=quiet), prefix=QUIET_PREFIX
+        web_routes(switchboard=gateway.switchboard, settings=quiet, tokens=None),
+        prefix=QUIET_PREFIX,
     )
     return app
 

@@ -1,17 +1,22 @@
-"""`voicebus-gateway`: provision the bus topics, then serve the gateway with uvicorn."""
+"""`voicebus-gateway`: provision the bus topics, then serve the gateway with uvicorn; or, with
+`keys ...`, make, list and revoke its API keys."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import faulthandler
 import signal
 import socket
+from collections.abc import Sequence
 
 import uvicorn
+from pydantic import ValidationError
 
 from voicebus_contracts.topics import ALL_TOPICS, gateway_topic
 from voicebus_gateway.app import Gateway, create_app
+from voicebus_gateway.auth.cli import add_keys_command, run_keys_command
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_runtime.bus import ensure_topics
 from voicebus_runtime.observability import observe
@@ -70,12 +75,30 @@ async def serve(settings: GatewaySettings, bus: BusSettings) -> None:
     await GatewayServer(config, gateway=gateway).serve()
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m voicebus_gateway",
+        description="Serve the gateway (no command), or manage its API keys (docs/security.md).",
+    )
+    add_keys_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    bus = BusSettings()
+    if args.command == "keys":
+        raise SystemExit(asyncio.run(run_keys_command(args, redis_url=bus.redis_url)))
+    try:
+        settings = GatewaySettings()
+    except ValidationError as invalid:
+        # Said without the values given: the environment holds secrets.
+        problems = (
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in invalid.errors(include_url=False, include_input=False)
+        )
+        raise SystemExit(f"voicebus-gateway refuses to start: {'; '.join(problems)}") from None
     # `kill -USR1 <pid>` prints every thread's stack: what a replica that will not stop is doing.
     faulthandler.register(signal.SIGUSR1)
-    bus = BusSettings()
     observe("gateway", bus)
-    asyncio.run(serve(GatewaySettings(), bus))
+    asyncio.run(serve(settings, bus))
 
 
 if __name__ == "__main__":

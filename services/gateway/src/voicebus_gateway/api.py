@@ -10,6 +10,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicebus_contracts import CallCommand, HangUp, SendDtmf, TransferCall
+from voicebus_gateway.auth.access import requires
+from voicebus_gateway.auth.scopes import Scope
 from voicebus_gateway.ports import Dialer, DialError, OutboundCall
 from voicebus_gateway.twilio.carrier import CarrierNotConfiguredError
 from voicebus_gateway.upstream import forward
@@ -43,7 +45,7 @@ def calls_routes(
     """The routes; `analytics` is a client of the analytics service (its owner closes it)."""
     router = APIRouter(prefix="/api/calls", tags=["calls"])
 
-    @router.post("", status_code=201)
+    @router.post("", status_code=201, dependencies=[requires(Scope.CALLS_WRITE)])
     async def place_call(call: OutboundCall) -> PlacedCall:
         """Place a phone call with an agent; follow it through its status events."""
         try:
@@ -60,33 +62,33 @@ def calls_routes(
         log.info("call %s: %s requested through the API", call_id, sent.type)
         return Accepted(call_id=call_id, accepted=sent.type)
 
-    @router.post("/{call_id}/hangup", status_code=202)
+    @router.post("/{call_id}/hangup", status_code=202, dependencies=[requires(Scope.CALLS_WRITE)])
     async def hang_up(call_id: str, body: HangUpRequest | None = None) -> Accepted:
         return await command(call_id, HangUp(reason=(body or HangUpRequest()).reason))
 
-    @router.post("/{call_id}/transfer", status_code=202)
+    @router.post("/{call_id}/transfer", status_code=202, dependencies=[requires(Scope.CALLS_WRITE)])
     async def transfer(call_id: str, body: TransferCall) -> Accepted:
         """Hand the caller to another number (E.164) or SIP URI: a cold transfer."""
         return await command(call_id, body)
 
-    @router.post("/{call_id}/dtmf", status_code=202)
+    @router.post("/{call_id}/dtmf", status_code=202, dependencies=[requires(Scope.CALLS_WRITE)])
     async def send_dtmf(call_id: str, body: SendDtmf) -> Accepted:
         """Press keys on the call (0-9, *, #, A-D; `w` waits half a second)."""
         return await command(call_id, body)
 
-    @router.get("")
+    @router.get("", dependencies=[requires(Scope.CALLS_READ)])
     async def list_calls(request: Request) -> Response:
         return await forward(analytics, request, owner=ANALYTICS)
 
-    @router.get(".csv")
+    @router.get(".csv", dependencies=[requires(Scope.CALLS_READ)])
     async def export_calls(request: Request) -> Response:
         return await forward(analytics, request, owner=ANALYTICS)
 
-    @router.get("/{call_id}")
+    @router.get("/{call_id}", dependencies=[requires(Scope.CALLS_READ)])
     async def get_call(call_id: str, request: Request) -> Response:
         return await forward(analytics, request, owner=ANALYTICS)
 
-    @router.get("/{call_id}/recording")
+    @router.get("/{call_id}/recording", dependencies=[requires(Scope.CALLS_READ)])
     async def get_recording(call_id: str, request: Request) -> Response:
         return await forward(analytics, request, owner=ANALYTICS)
 
@@ -97,7 +99,7 @@ def analytics_routes(*, analytics: httpx.AsyncClient) -> APIRouter:
     """Figures over the recorded calls, kept by analytics (`analytics` is a client of it)."""
     router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
-    @router.get("/summary")
+    @router.get("/summary", dependencies=[requires(Scope.CALLS_READ)])
     async def summary(request: Request) -> Response:
         return await forward(analytics, request, owner=ANALYTICS)
 
@@ -108,25 +110,25 @@ def agents_routes(*, agent_service: httpx.AsyncClient) -> APIRouter:
     """The agents API, kept by the agent service (`agent_service` is a client of it)."""
     router = APIRouter(prefix="/api/agents", tags=["agents"])
 
-    @router.get("")
+    @router.get("", dependencies=[requires(Scope.AGENTS_READ)])
     async def list_agents(request: Request) -> Response:
         return await forward(agent_service, request, owner=AGENT_SERVICE)
 
-    @router.post("")
+    @router.post("", dependencies=[requires(Scope.AGENTS_WRITE)])
     async def create_agent(request: Request) -> Response:
         """Create an agent (an AgentSpec); 409 if its id or one of its numbers is taken."""
         return await forward(agent_service, request, owner=AGENT_SERVICE)
 
-    @router.get("/{agent_id}")
+    @router.get("/{agent_id}", dependencies=[requires(Scope.AGENTS_READ)])
     async def get_agent(agent_id: str, request: Request) -> Response:
         return await forward(agent_service, request, owner=AGENT_SERVICE)
 
-    @router.put("/{agent_id}")
+    @router.put("/{agent_id}", dependencies=[requires(Scope.AGENTS_WRITE)])
     async def replace_agent(agent_id: str, request: Request) -> Response:
         """Replace the agent with this AgentSpec; calls started from now on use it."""
         return await forward(agent_service, request, owner=AGENT_SERVICE)
 
-    @router.delete("/{agent_id}")
+    @router.delete("/{agent_id}", dependencies=[requires(Scope.AGENTS_WRITE)])
     async def delete_agent(agent_id: str, request: Request) -> Response:
         return await forward(agent_service, request, owner=AGENT_SERVICE)
 
@@ -138,21 +140,21 @@ def knowledge_routes(*, agent_service: httpx.AsyncClient) -> APIRouter:
     it)."""
     router = APIRouter(prefix="/api/knowledge-bases/{kb_id}", tags=["knowledge bases"])
 
-    @router.post("/documents")
+    @router.post("/documents", dependencies=[requires(Scope.AGENTS_WRITE)])
     async def add_document(kb_id: str, request: Request) -> Response:
         """Upload a document (multipart `file`: text, Markdown or PDF) into knowledge base
         `kb_id`; one of the same name is replaced."""
         return await forward(agent_service, request, owner=AGENT_SERVICE)
 
-    @router.get("/documents")
+    @router.get("/documents", dependencies=[requires(Scope.AGENTS_READ)])
     async def list_documents(kb_id: str, request: Request) -> Response:
         return await forward(agent_service, request, owner=AGENT_SERVICE)
 
-    @router.delete("/documents/{name}")
+    @router.delete("/documents/{name}", dependencies=[requires(Scope.AGENTS_WRITE)])
     async def remove_document(kb_id: str, name: str, request: Request) -> Response:
         return await forward(agent_service, request, owner=AGENT_SERVICE)
 
-    @router.post("/search")
+    @router.post("/search", dependencies=[requires(Scope.AGENTS_READ)])
     async def search(kb_id: str, request: Request) -> Response:
         """`{"query", "limit"?}`: the passages nearest in meaning, best first."""
         return await forward(agent_service, request, owner=AGENT_SERVICE)

@@ -16,7 +16,6 @@ from typing import TypeGuard
 import httpx
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from voicebus_contracts import Envelope, GatewayEvent, ServiceHeartbeat
 from voicebus_contracts.topics import (
@@ -31,6 +30,13 @@ from voicebus_contracts.topics import (
     gateway_topic,
 )
 from voicebus_gateway.api import agents_routes, analytics_routes, calls_routes, knowledge_routes
+from voicebus_gateway.auth.access import Access
+from voicebus_gateway.auth.limits import RateLimits
+from voicebus_gateway.auth.logs import keep_secrets_out_of_logs
+from voicebus_gateway.auth.origins import allow_cross_origin
+from voicebus_gateway.auth.redis_keys import RedisApiKeys
+from voicebus_gateway.auth.routes import web_call_token_routes
+from voicebus_gateway.auth.web_calls import WebCallTokens
 from voicebus_gateway.campaigns import Campaigns, campaign_routes
 from voicebus_gateway.dashboard import mount_dashboard
 from voicebus_gateway.health import check_health
@@ -51,6 +57,7 @@ from voicebus_runtime.bus import consumer_options, make_broker
 from voicebus_runtime.control import CallControl
 from voicebus_runtime.heartbeat import Heartbeat, LivenessBoard
 from voicebus_runtime.metrics import BROKERS, ConsumerLag, exposition
+from voicebus_runtime.redis import connect as connect_redis
 from voicebus_runtime.registry import CallRegistry
 from voicebus_runtime.settings import BusSettings
 
@@ -88,10 +95,8 @@ class Gateway:
         self._lag = ConsumerLag(self.broker, interval_s=bus.consumer_lag_interval_s)
         # Bursts (a campaign dialing, many callbacks at once) wait for a connection rather than
         # failing at once when the pool is exhausted.
-        self.redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                bus.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S
-            )
+        self.redis = connect_redis(
+            bus.redis_url, max_connections=REDIS_CONNECTIONS, wait_s=REDIS_WAIT_S
         )
         registry = CallRegistry(self.redis)
         self.agents = AgentDirectory()
@@ -114,6 +119,12 @@ class Gateway:
             broker=self.broker,
             lease_s=settings.replica_lease_s,
         )
+        self.access = Access(
+            keys=RedisApiKeys(self.redis),
+            limits=RateLimits(self.redis, per_minute=settings.rate_limit_per_minute),
+            keys_required=settings.keys_required,
+        )
+        self.web_call_tokens = WebCallTokens(self.redis, ttl_s=settings.web_call_token_ttl_s)
         auth_token = settings.twilio_auth_token
         self.webhooks = (
             None if auth_token is None else WebhookVerifier(auth_token.get_secret_value())
@@ -137,7 +148,7 @@ class Gateway:
             # for the largest PDFs on a small CPU.
             timeout=httpx.Timeout(UPSTREAM_TIMEOUT_S, read=DOCUMENT_UPLOAD_TIMEOUT_S),
         )
-        self.live = LiveFeed()
+        self.live = LiveFeed(redact_pii=bus.redact_pii)
         fetch_wait = bus.kafka_fetch_max_wait_ms
         self.broker.subscriber(
             gateway_topic(self.gateway_id).name,
@@ -160,6 +171,13 @@ class Gateway:
         )(self.on_call_news)
 
     async def start(self) -> None:
+        log.info(
+            "gateway %s: the API %s",
+            self.gateway_id,
+            "needs an API key"
+            if self.access.keys_required
+            else "is open (only this machine reaches it; VOICEBUS_AUTH=required asks for keys)",
+        )
         await self.broker.start()
         self._lag.start()
         await self.lease.start()
@@ -201,7 +219,12 @@ class Gateway:
 
 
 def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None = None) -> FastAPI:
-    """The gateway app; its broker starts and stops with it (topics must exist, see __main__)."""
+    """The gateway app; its broker starts and stops with it (topics must exist, see __main__).
+
+    Every /api route declares the scope it needs (`auth.access.requires`); `/healthz`,
+    `/metrics` and the dashboard's files are open, Twilio's routes check Twilio's signatures
+    and stream tokens, and `/web/call` takes a web call token (docs/security.md)."""
+    keep_secrets_out_of_logs()
     gateway = Gateway(settings or GatewaySettings(), bus or BusSettings())
 
     @asynccontextmanager
@@ -214,6 +237,8 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
 
     app = FastAPI(title="voicebus gateway", lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.access = gateway.access
+    allow_cross_origin(app, gateway.settings.cors_origins)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -239,7 +264,17 @@ def create_app(settings: GatewaySettings | None = None, bus: BusSettings | None 
         )
     )
     app.include_router(campaign_routes(gateway.campaigns))
-    app.include_router(web_routes(switchboard=gateway.switchboard, settings=gateway.settings))
+    web_call_tokens = gateway.web_call_tokens if gateway.access.keys_required else None
+    app.include_router(
+        web_routes(
+            switchboard=gateway.switchboard, settings=gateway.settings, tokens=web_call_tokens
+        )
+    )
+    app.include_router(
+        web_call_token_routes(
+            tokens=gateway.web_call_tokens, default_agent=gateway.settings.default_agent
+        )
+    )
     app.include_router(
         calls_routes(dialer=gateway.carrier, control=gateway.control, analytics=gateway.analytics)
     )

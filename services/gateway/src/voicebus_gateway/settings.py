@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from voicebus_gateway.auth import policy
+from voicebus_gateway.auth.origins import origin_of
+from voicebus_gateway.auth.policy import AuthMode
 from voicebus_gateway.ports import E164
 from voicebus_runtime.settings import BusSettings
 
@@ -76,6 +79,21 @@ class GatewaySettings(BaseSettings):
     """A service whose last heartbeat is older than this counts as down."""
     playback_lead_ms: int = Field(default=100, ge=20, le=2_000)
     """Reply audio sent ahead of real time, so network jitter does not starve the caller's end."""
+    auth: AuthMode = Field(default="auto", validation_alias="VOICEBUS_AUTH")
+    """When the API needs a key: `auto`, unless only this machine reaches the gateway;
+    `required`; `off`, refused where others reach it (`voicebus_gateway.auth.policy`)."""
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="VOICEBUS_CORS_ORIGINS"
+    )
+    """Web pages of other origins that may call the API and open web calls from a browser
+    (`https://crm.example.com`, comma-separated in the environment); none: the gateway's own."""
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, validation_alias="VOICEBUS_RATE_LIMIT_PER_MINUTE"
+    )
+    """API requests a minute for each key, across every replica (bursts up to a minute's)."""
+    web_call_token_ttl_s: float = Field(default=60.0, gt=0, le=3600)
+    """How long a web call token from `POST /api/web-calls` stays valid (it is used once, as
+    the browser opens the call)."""
     data_dir: Path = Field(default=Path(".voicebus"), validation_alias="VOICEBUS_DATA_DIR")
     """Where the embedded stack keeps its files."""
     recordings_dir: Path = Field(
@@ -90,6 +108,24 @@ class GatewaySettings(BaseSettings):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise ValueError(
+                    f"an origin is scheme://host[:port] (https://crm.example.com): {origin!r}"
+                )
+        return tuple(origin_of(origin) for origin in value)
 
     @field_validator("number_agents", mode="before")
     @classmethod
@@ -119,6 +155,24 @@ class GatewaySettings(BaseSettings):
             if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
                 raise ValueError(f"must be an http(s) URL (https://voice.example.com): {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _auth_off_only_where_only_this_machine_reaches(self) -> Self:
+        refused = policy.refusal(self.auth, host=self.host, public_url=self.public_url)
+        if refused is not None:
+            raise ValueError(refused)
+        return self
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether every API call, and every web call, needs a key (or a token got with one)."""
+        return policy.keys_required(self.auth, host=self.host, public_url=self.public_url)
+
+    @property
+    def browser_origins(self) -> frozenset[str]:
+        """Origins whose pages may open web calls: the listed ones, and our public URL's."""
+        public = () if self.public_url is None else (origin_of(self.public_url),)
+        return frozenset((*self.cors_origins, *public))
 
     def resolved_gateway_id(self, bus: BusSettings) -> str:
         """The configured id, else the instance id made safe for a Kafka topic name."""

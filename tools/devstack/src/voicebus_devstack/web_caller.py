@@ -48,11 +48,17 @@ class WebCallRefusedError(Exception):
 class WebCaller:
     """One simulated web call; use as `async with WebCaller(url) as caller:`.
 
-    `url` is the gateway's call endpoint, `ws://127.0.0.1:8080/web/call`.
+    `url` is the gateway's call endpoint, `ws://127.0.0.1:8080/web/call`; `token` is a web call
+    token from `POST /api/web-calls`, for a gateway that requires API keys (docs/security.md).
     """
 
-    def __init__(self, url: str, *, agent_id: str | None = None) -> None:
-        self.url = url if agent_id is None else f"{url}?{urlencode({'agent_id': agent_id})}"
+    def __init__(self, url: str, *, agent_id: str | None = None, token: str | None = None) -> None:
+        query = {
+            name: value
+            for name, value in (("agent_id", agent_id), ("token", token))
+            if value is not None
+        }
+        self.url = f"{url}?{urlencode(query)}" if query else url
         self.call_id = ""
         """The gateway's id for the call, once it started."""
         self.agent_id = ""

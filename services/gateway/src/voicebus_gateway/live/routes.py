@@ -1,5 +1,6 @@
-"""The live feed over HTTP: Server-Sent Events, which a browser follows with `EventSource`
-(reconnecting on its own) and any HTTP client can read line by line."""
+"""The live feed over HTTP: Server-Sent Events, which any HTTP client can read line by line.
+Where the API needs a key, a browser reads them with fetch, the key in its Authorization header
+(the dashboard does, `api.js`): `EventSource` cannot send one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from contextlib import AbstractContextManager
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from voicebus_gateway.auth.access import requires
+from voicebus_gateway.auth.scopes import Scope
 from voicebus_gateway.live.feed import FEED_STARTED, LiveFeed, Watcher
 
 KEEPALIVE_S = 15.0
@@ -32,6 +35,7 @@ def live_routes(feed: LiveFeed) -> APIRouter:
     @router.get(
         "/api/events",
         response_class=StreamingResponse,
+        dependencies=[requires(Scope.CALLS_READ)],
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def call_list_events() -> StreamingResponse:
@@ -41,6 +45,7 @@ def live_routes(feed: LiveFeed) -> APIRouter:
     @router.get(
         "/api/calls/{call_id}/events",
         response_class=StreamingResponse,
+        dependencies=[requires(Scope.CALLS_READ)],
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def call_events(call_id: str) -> StreamingResponse:

@@ -26,6 +26,8 @@ from starlette.status import (
 from starlette.types import Message
 
 from voicebus_contracts import SPEECH_16K, CallStarted
+from voicebus_gateway.auth.origins import socket_origin_allowed
+from voicebus_gateway.auth.web_calls import WebCallTokenError, WebCallTokens
 from voicebus_gateway.ports import CallActivity, CallControlError
 from voicebus_gateway.settings import GatewaySettings
 from voicebus_gateway.switchboard import LiveCall, NotTakingCallsError, Switchboard
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 
 CALL_PATH = "/web/call"
 AGENT_PARAMETER = "agent_id"
+TOKEN_PARAMETER = "token"
 MAX_AGENT_ID_CHARS = 128
 OUTBOX_LIMIT = 256
 """Messages queued for one client at most (about 5 s of audio; paced playback keeps a handful
@@ -227,23 +230,36 @@ def _close_reason(reason: str) -> str:
 
 
 class WebCalls:
-    """Serves the web call sockets of this replica's switchboard."""
+    """Serves the web call sockets of this replica's switchboard: each needs a token from
+    `tokens` (None: keys are not required, and neither are tokens), and a browser's page must
+    be the gateway's own or of `origins`."""
 
     def __init__(
-        self, *, switchboard: Switchboard, default_agent: str, idle_timeout_s: float
+        self,
+        *,
+        switchboard: Switchboard,
+        default_agent: str,
+        idle_timeout_s: float,
+        tokens: WebCallTokens | None,
+        origins: frozenset[str],
     ) -> None:
         self._switchboard = switchboard
         self._default_agent = default_agent
         self._idle_timeout_s = idle_timeout_s
+        self._tokens = tokens
+        self._origins = origins
 
     async def serve(self, websocket: WebSocket) -> None:
         # Accepted before any check: a browser sees no HTTP status on a refused upgrade, but it
         # reads an error message and a close reason.
         await websocket.accept()
-        agent_id = websocket.query_params.get(AGENT_PARAMETER) or self._default_agent
-        if len(agent_id) > MAX_AGENT_ID_CHARS:
+        asked = websocket.query_params.get(AGENT_PARAMETER) or None
+        if asked is not None and len(asked) > MAX_AGENT_ID_CHARS:
             refused = f"{AGENT_PARAMETER} is longer than {MAX_AGENT_ID_CHARS} characters"
             await _refuse(websocket, "invalid_request", refused, WS_1008_POLICY_VIOLATION)
+            return
+        agent_id = await self._admit(websocket, asked)
+        if agent_id is None:
             return
         call_id = f"web-{uuid.uuid4().hex}"
         started = CallStarted(
@@ -282,6 +298,33 @@ class WebCalls:
             # Playback stops before `call.ended` is queued: nothing of the call follows it.
             await self._switchboard.disconnect(call_id, reason)
             await leg.close(ending, reason)
+
+    async def _admit(self, websocket: WebSocket, asked: str | None) -> str | None:
+        """The agent the call may talk to; None once a caller who may not call is turned away."""
+        origin = websocket.headers.get("origin")
+        if not socket_origin_allowed(
+            origin, host=websocket.headers.get("host"), allowed=self._origins
+        ):
+            log.warning(
+                "web call refused: pages of %s may not call (VOICEBUS_CORS_ORIGINS)", origin
+            )
+            refused = f"pages of {origin} may not open web calls"
+            await _refuse(websocket, "unauthorized", refused, WS_1008_POLICY_VIOLATION)
+            return None
+        if self._tokens is None:
+            return asked or self._default_agent
+        try:
+            return await self._tokens.redeem(
+                websocket.query_params.get(TOKEN_PARAMETER), agent_id=asked
+            )
+        except WebCallTokenError as refused:
+            log.info("web call refused: %s", refused)
+            await _refuse(websocket, "unauthorized", str(refused), WS_1008_POLICY_VIOLATION)
+        except Exception:
+            log.exception("web call refused: its token could not be checked")
+            failed = "the call could not start"
+            await _refuse(websocket, "gateway_error", failed, WS_1011_INTERNAL_ERROR)
+        return None
 
     async def _relay_caller(self, websocket: WebSocket, call: LiveCall, leg: WebLeg) -> None:
         try:
@@ -347,13 +390,17 @@ def web_routes(
     *,
     switchboard: Switchboard,
     settings: GatewaySettings,
+    tokens: WebCallTokens | None,
 ) -> APIRouter:
-    """`WS /web/call?agent_id=<id>`: a web caller talks to an agent (the default one when no
-    agent_id is given) through `switchboard`; see docs/web-call.md."""
+    """`WS /web/call?agent_id=<id>&token=<token>`: a web caller talks to an agent (the default
+    one when no agent_id is given) through `switchboard`; see docs/web-call.md. With `tokens`
+    (keys are required), only with a token from `POST /api/web-calls`, for that agent."""
     calls = WebCalls(
         switchboard=switchboard,
         default_agent=settings.default_agent,
         idle_timeout_s=settings.web_idle_timeout_s,
+        tokens=tokens,
+        origins=settings.browser_origins,
     )
     router = APIRouter(tags=["web"])
 

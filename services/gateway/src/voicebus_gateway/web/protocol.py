@@ -34,10 +34,16 @@ MAX_MARK_CHARS = 512
 ConversationState = Literal["listening", "user_speaking", "thinking", "agent_speaking"]
 """Who has the floor; `voicebus_gateway.web.turns.TurnTaking` defines when each holds."""
 ErrorCode = Literal[
-    "invalid_audio", "invalid_message", "invalid_request", "gateway_error", "unavailable"
+    "invalid_audio",
+    "invalid_message",
+    "invalid_request",
+    "gateway_error",
+    "unavailable",
+    "unauthorized",
 ]
 """`unavailable`: the gateway is stopping and takes no new call; call again (another replica
-answers)."""
+answers). `unauthorized`: the call needs a token from `POST /api/web-calls` (or the page's
+origin is not allowed); docs/security.md."""
 
 
 class WebProtocolError(ValueError):

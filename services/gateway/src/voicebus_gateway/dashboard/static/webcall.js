@@ -1,7 +1,7 @@
 // A call from the browser: the microphone streamed up the gateway's `/web/call` socket and the
 // agent's voice played back, in the web call protocol (docs/web-call.md).
 
-import { withQuery } from "./api.js";
+import { api, withQuery } from "./api.js";
 
 const WORKLETS = "/dashboard/worklets.js";
 const RATE = 16000;
@@ -49,7 +49,17 @@ export class WebCall {
     this.player = new AudioWorkletNode(this.context, "voicebus-player", { outputChannelCount: [1] });
     this.player.connect(this.context.destination);
 
-    const url = new URL(withQuery("/web/call", { agent_id: this.agentId }), location.href);
+    // A token for this one call, got with the tab's key, just before it is used: it lasts a
+    // minute, and the microphone's permission may take longer than that to be given.
+    let token;
+    try {
+      ({ token } = await api("/api/web-calls", { method: "POST", json: { agent_id: this.agentId || null } }));
+    } catch (failed) {
+      this.release();
+      throw failed;
+    }
+    if (this.released) return;
+    const url = new URL(withQuery("/web/call", { agent_id: this.agentId, token }), location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     this.socket = new WebSocket(url);
     this.socket.binaryType = "arraybuffer";

@@ -2,7 +2,7 @@
 // tools the agent used, its workflow, what was drawn from it once over, and its recording.
 // The record (analytics) gives what happened before the page opened; the feed, the rest.
 
-import { api, ApiError, follow, whenRecorded } from "../api.js";
+import { api, apiBlob, ApiError, follow, whenRecorded } from "../api.js";
 import { waterfall } from "../latency.js";
 import { Transcript } from "../transcript.js";
 import {
@@ -87,7 +87,7 @@ export function showCall(main, signal, callId) {
     facts.replaceChildren(...factList(callId, call));
     floor.replaceChildren(floorBadge(live ? view.floor : "ended"));
     side.replaceChildren(...[latencyCard(view), toolsCard(view), workflowCard(view), resultsCard(view.record)].filter(Boolean));
-    if (!live && !recording.hasChildNodes()) recording.append(recordingCard(path));
+    if (!live && !recording.hasChildNodes()) recording.append(recordingCard(path, signal));
   }
 
   main.append(header, problem, facts, h("div", { class: "columns" },
@@ -206,10 +206,17 @@ function resultsCard(record) {
     extracted.length ? h("dl", { class: "pairs" }, extracted.map(([name, value]) => h("div", {}, h("dt", {}, name), h("dd", {}, value === null ? "–" : String(value))))) : null);
 }
 
-function recordingCard(path) {
-  const player = h("audio", { controls: true, preload: "metadata", src: `${path}/recording` });
+/** The call's recording, fetched with the tab's key (an <audio> cannot send one) and played
+ * from memory. */
+function recordingCard(path, signal) {
+  const player = h("audio", { controls: true, preload: "metadata" });
   const box = card("Recording", player, h("p", { class: "hint" }, "The caller on the left, the agent on the right."));
-  player.addEventListener("error", () => player.replaceWith(notice("This call was not recorded.", "empty")));
+  const notRecorded = () => player.replaceWith(notice("This call was not recorded.", "empty"));
+  player.addEventListener("error", notRecorded);
+  apiBlob(`${path}/recording`, { signal }).then((wav) => {
+    player.src = URL.createObjectURL(wav);
+    signal.addEventListener("abort", () => URL.revokeObjectURL(player.src), { once: true });
+  }, () => signal.aborted || notRecorded());
   return box;
 }
 
