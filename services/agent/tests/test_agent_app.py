@@ -40,6 +40,7 @@ from voicebus_contracts import (
     ReplyTextChunk,
     ResumePlayback,
     SpeechStarted,
+    SpeechStopped,
     StageStamps,
     ToolCalled,
     ToolEvent,
@@ -353,16 +354,22 @@ async def test_keys_are_submitted_when_the_caller_stops_typing(
 
 
 async def caller_speaks(agent: Agent, call_id: str, turn: str) -> None:
-    started = SpeechStarted(turn_id=f"{call_id}:{turn}", audio_offset_ms=0)
-    await send(agent, SPEECH.name, envelope(started, call_id=call_id, producer="media"))
+    """Media tells of a whole turn: its speech started, then stopped."""
+    turn_id = f"{call_id}:{turn}"
+    for event in (
+        SpeechStarted(turn_id=turn_id, audio_offset_ms=0),
+        SpeechStopped(turn_id=turn_id, audio_offset_ms=900),
+    ):
+        await send(agent, SPEECH.name, envelope(event, call_id=call_id, producer="media"))
 
 
 async def test_a_turn_that_trails_off_is_joined_to_what_the_caller_says_next(
     agent: Agent, call_id: str
 ) -> None:
-    await caller_speaks(agent, call_id, "t2")  # media saw the caller go on after the pause...
+    # STT lags: media saw the caller go on after the pause, and stop again...
+    await caller_speaks(agent, call_id, "t2")
     await say(agent, call_id, "t1", "I would like to")  # ...before the first part's transcript
-    await asyncio.sleep(1.2)  # longer than the wait: the caller speaking holds the turn
+    await asyncio.sleep(1.2)  # longer than the wait: the later turn's transcript holds it
     assert agent.replies == []
     await say(agent, call_id, "t2", "book a table for two.")
     assert agent.said()[0] == "I heard you say: I would like to book a table for two."

@@ -61,20 +61,23 @@ async def test_a_held_turn_is_handed_back_when_the_caller_stays_quiet() -> None:
     assert turns.take("CA1") is None
 
 
-@pytest.mark.parametrize("speaking_first", [True, False])
-async def test_the_caller_speaking_again_holds_the_turn(speaking_first: bool) -> None:
+@pytest.mark.parametrize("started_first", [True, False])
+async def test_a_later_turn_started_holds_the_turn_until_its_transcript(
+    started_first: bool,
+) -> None:
     quiet: list[str] = []
 
     async def on_quiet(call_id: str) -> None:
         quiet.append(call_id)
 
     turns = HeldTurns(wait_s=0.01, on_quiet=on_quiet, max_hold_s=5.0)
-    # Media often tells the next turn started before the held turn's transcript is ready.
-    if speaking_first:
-        turns.speech_started("CA1")
+    # When STT lags by more than the caller's pause, the next turn started (and ended) before
+    # the held turn's transcript came: the hold does not depend on the caller still speaking.
+    if started_first:
+        turns.speech_started("CA1", "CA1:t2")
     turns.hold("CA1", held("I would like to"))
-    if not speaking_first:
-        turns.speech_started("CA1")
+    if not started_first:
+        turns.speech_started("CA1", "CA1:t2")
     await asyncio.sleep(0.1)
     assert quiet == []
     taken = turns.take("CA1")
@@ -86,6 +89,35 @@ async def test_the_caller_speaking_again_holds_the_turn(speaking_first: bool) ->
     assert quiet == []
 
 
+async def test_once_every_started_turn_is_heard_a_held_turn_waits_for_quiet_only() -> None:
+    quiet: list[str] = []
+
+    async def on_quiet(call_id: str) -> None:
+        quiet.append(call_id)
+
+    turns = HeldTurns(wait_s=0.01, on_quiet=on_quiet, max_hold_s=5.0)
+    turns.speech_started("CA1", "CA1:t1")
+    turns.speech_started("CA1", "CA1:t2")
+    turns.heard("CA1", "CA1:t1")
+    turns.heard("CA1", "CA1:t2")
+    turns.hold("CA1", held("so I want to"))
+    await asyncio.sleep(0.1)
+    assert quiet == ["CA1"]
+
+
+async def test_the_held_turns_own_start_coming_late_does_not_hold_it_longer() -> None:
+    quiet: list[str] = []
+
+    async def on_quiet(call_id: str) -> None:
+        quiet.append(call_id)
+
+    turns = HeldTurns(wait_s=0.01, on_quiet=on_quiet, max_hold_s=5.0)
+    turns.hold("CA1", held("and"))  # turn CA1:t1
+    turns.speech_started("CA1", "CA1:t1")
+    await asyncio.sleep(0.1)
+    assert quiet == ["CA1"]
+
+
 async def test_no_turn_is_held_past_the_limit() -> None:
     quiet: list[str] = []
 
@@ -93,7 +125,7 @@ async def test_no_turn_is_held_past_the_limit() -> None:
         quiet.append(call_id)
 
     turns = HeldTurns(wait_s=5.0, on_quiet=on_quiet, max_hold_s=0.01)
-    turns.speech_started("CA1")
+    turns.speech_started("CA1", "CA1:t2")
     turns.hold("CA1", held("and"))
     await asyncio.sleep(0.1)
     assert quiet == ["CA1"]

@@ -165,16 +165,15 @@ class Agent:
                 self._keypad.forget(env.call_id)
                 self._held.call_ended(env.call_id)
                 self._machines.call_ended(env.call_id)
-            case SpeechStarted():
-                self._held.speech_started(env.call_id)
-            case SpeechStopped():
-                self._held.speech_stopped(env.call_id)
+            case SpeechStarted(turn_id=turn_id):
+                self._held.speech_started(env.call_id, turn_id)
             case DtmfReceived(digit=key):
                 if entry := self._keypad.press(env.call_id, key, event_id=env.event_id):
                     await self._answer_keys(env.call_id, entry)
             case ReplyPaused() as paused:
                 await self._conversation(env.call_id).pause(paused)
             case FinalTranscript() as transcript:
+                self._held.heard(env.call_id, transcript.turn_id)
                 if self._machines.waiting(env.call_id):
                     log.info(
                         "call %s turn %s: heard before it is known who answered, not answered",
