@@ -10,7 +10,7 @@ MEMBERS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/py
 # Nothing is fetched at run time: models come from installed wheels. Make any attempt fail loudly.
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run test bench lint typecheck unit e2e chromium clean
+.PHONY: install run test bench soak lint typecheck unit e2e chromium clean
 
 install: .venv/.installed
 
@@ -30,6 +30,14 @@ run: install
 
 bench: install
 	$(RUN) voicebus-bench --out bench/results --readme README.md
+
+# Many calls at once on the instant stack for minutes, apart from bench (which it would double):
+# make soak CALLS=30 MINUTES=10
+CALLS ?= 30
+MINUTES ?= 10
+
+soak: install
+	$(RUN) voicebus-bench --out bench/results --readme README.md soak --calls $(CALLS) --minutes $(MINUTES)
 
 lint: install
 	$(RUN) ruff check .

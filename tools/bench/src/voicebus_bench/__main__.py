@@ -3,6 +3,8 @@
 Runs the real stack on the local broker twice (instant providers, then the local models), the
 same pipeline in one process, the speech recognizer on its own, and the LLM responder against
 the local fake LLM. Prints progress as it goes.
+
+`voicebus-bench soak` instead keeps many calls going on the instant stack for minutes (`soak`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import datetime
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -25,12 +28,13 @@ from typing import Any
 from voicebus_agent.settings import AgentSettings
 from voicebus_bench import first_sentence, report
 from voicebus_bench.capacity import run_level
-from voicebus_bench.conversations import jitter_ms
+from voicebus_bench.conversations import INSTANT_PROVIDERS, STAGES, jitter_ms
 from voicebus_bench.endpointing import measure_endpointing
 from voicebus_bench.first_sentence import InProcessTimes
 from voicebus_bench.hop import measure_hops
 from voicebus_bench.inprocess import InProcessPipeline
 from voicebus_bench.retrieval import measure_recall
+from voicebus_bench.soak import SoakPlan, soak
 from voicebus_bench.stats import median, percentiles
 from voicebus_bench.stt_cost import measure_stt_cost
 from voicebus_devstack.fake_openai import PIECE_CHARS
@@ -45,16 +49,11 @@ log = logging.getLogger("voicebus.bench")
 
 LOCAL_SENTENCE = "Please book a table for two people tomorrow evening."
 INSTANT_SENTENCE = "Hello, can you hear me?"
-INSTANT_ENV = {
-    "VOICEBUS_STT_PROVIDER": "instant",
-    "VOICEBUS_TTS_PROVIDER": "instant",
-    **first_sentence.STACK_ENV,
-}
+INSTANT_ENV = {**INSTANT_PROVIDERS, **first_sentence.STACK_ENV}
 INSTANT_OVERHEAD_P95_TARGET_MS = 120.0
 """Capacity with instant providers: the most calls whose platform overhead p95 stays this low."""
 LOCAL_VOICE_TO_VOICE_P95_TARGET_MS = 3000.0
 """Capacity with the local models: the most calls whose voice-to-voice p95 stays this low."""
-STAGES = ("endpoint", "stt", "first_text", "first_audio", "send")
 PLAYBACK_LEAD_FRAMES = 5
 """The gateway sends 100 ms (5 frames) ahead at the start of a reply: not jitter."""
 
@@ -116,6 +115,16 @@ QUICK = Plan(
 
 def say(message: str, *args: object) -> None:
     log.info(message, *args)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, and how busy it was as the measuring began."""
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
 
 
 @contextmanager
@@ -306,6 +315,7 @@ async def measure_local_stack(plan: Plan, workdir: Path) -> dict[str, Any]:
 
 async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
+    measured_on = machine()
     instant_speech = telephone_speech(INSTANT_SENTENCE)
     recognizer = load_recognizer(SttSettings(model_cache_dir=workdir / "whisper-base"))
     stt = measure_stt(plan, recognizer)
@@ -324,11 +334,7 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
     overhead_p50 = instant["platform_overhead_ms"]["p50"]
     inprocess_p50 = inprocess["inprocess_overhead_ms"]["p50"]
     return {
-        "machine": {
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        },
+        "machine": measured_on,
         "capacity_targets_ms": {
             "instant_overhead_p95": INSTANT_OVERHEAD_P95_TARGET_MS,
             "local_voice_to_voice_p95": LOCAL_VOICE_TO_VOICE_P95_TARGET_MS,
@@ -350,6 +356,24 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
     }
 
 
+async def soak_instant_stack(
+    plan: SoakPlan, workdir: Path, *, keep_log: Path | None
+) -> dict[str, Any]:
+    """The soak's figures; the stack's log copied to `keep_log`, if given, to look into."""
+    measured_on = machine()
+    say(
+        "soak: %d concurrent calls of %d turns for %.0f s, instant providers",
+        plan.calls,
+        plan.turns_per_call,
+        plan.duration_s,
+    )
+    with running_stack(workdir / "soak", INSTANT_PROVIDERS) as stack:
+        result = await soak(stack, telephone_speech(INSTANT_SENTENCE), plan)
+    if keep_log is not None:
+        shutil.copyfile(stack.log_path, keep_log)
+    return {"machine": measured_on, **result.summary()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="voicebus-bench", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
@@ -357,17 +381,48 @@ def main() -> None:
         "--readme",
         type=Path,
         default=Path("README.md"),
-        help="README whose bench section is replaced by the new table",
+        help="README whose bench (or soak) section is replaced by the new figures",
     )
     parser.add_argument(
         "--quick", action="store_true", help="a short run that proves the benchmark code works"
     )
+    commands = parser.add_subparsers(dest="command")
+    soak_command = commands.add_parser(
+        "soak",
+        help="many concurrent calls on the instant stack for minutes: lost turns, errors, memory",
+    )
+    soak_command.add_argument("--calls", type=int, default=SoakPlan.calls)
+    soak_command.add_argument("--minutes", type=float, default=SoakPlan.duration_s / 60)
+    soak_command.add_argument("--turns", type=int, default=SoakPlan.turns_per_call)
+    soak_command.add_argument(
+        "--log", type=Path, help="keep the stack's log here, to look up the calls with lost turns"
+    )
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="bench | %(message)s")
     log.setLevel(logging.INFO)
+    readme = None if args.quick else args.readme
     with tempfile.TemporaryDirectory(prefix="voicebus-bench-") as tmp:
-        results = asyncio.run(bench(QUICK if args.quick else FULL, Path(tmp)))
-    print(report.write(results, args.out, readme=None if args.quick else args.readme))
+        if args.command == "soak":
+            plan = SoakPlan(
+                calls=args.calls,
+                duration_s=args.minutes * 60,
+                warmup_s=min(SoakPlan.warmup_s, args.minutes * 60 / 4),
+                turns_per_call=args.turns,
+            )
+            results = asyncio.run(soak_instant_stack(plan, Path(tmp), keep_log=args.log))
+            print(
+                report.publish(
+                    results,
+                    report.soak_markdown(results),
+                    args.out,
+                    name="soak",
+                    readme=readme,
+                    section="soak",
+                )
+            )
+        else:
+            results = asyncio.run(bench(QUICK if args.quick else FULL, Path(tmp)))
+            print(report.write(results, args.out, readme=readme))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-README_START = "<!-- bench:start -->"
-README_END = "<!-- bench:end -->"
+from voicebus_bench.conversations import STAGES
+
+
+def readme_markers(section: str) -> tuple[str, str]:
+    """The comments between which the README shows `section`'s figures ("bench", "soak")."""
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+
+
+README_START, README_END = readme_markers("bench")
 
 TARGETS = {
     "hop_ms.p50": 2.0,
@@ -171,14 +178,97 @@ def _retrieval(results: dict[str, Any]) -> str:
 
 
 def write(results: dict[str, Any], out_dir: Path, *, readme: Path | None) -> str:
+    """The bench's results as `latest.json` and `latest.md`, and in the README's bench section."""
+    return publish(
+        results, markdown(results), out_dir, name="latest", readme=readme, section="bench"
+    )
+
+
+def publish(
+    results: dict[str, Any],
+    table: str,
+    out_dir: Path,
+    *,
+    name: str,
+    readme: Path | None,
+    section: str,
+) -> str:
+    """Write `results` as `name`.json and their `table` as `name`.md in `out_dir`, and put the
+    table between the README's markers of `section`, if it has them. Returns the table."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    table = markdown(results)
-    (out_dir / "latest.md").write_text(table)
+    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    (out_dir / f"{name}.md").write_text(table)
     if readme is not None and readme.exists():
+        start, end = readme_markers(section)
         text = readme.read_text()
-        section = f"{README_START}\n{table}{README_END}"
-        pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
         if pattern.search(text):
-            readme.write_text(pattern.sub(lambda _: section, text))
+            readme.write_text(pattern.sub(lambda _: f"{start}\n{table}{end}", text))
     return table
+
+
+FLAT = {True: "yes", False: "no", None: "not judged: it keeps every message"}
+
+
+def soak_markdown(results: dict[str, Any]) -> str:
+    """The soak's figures: calls, turns, errors, each process's memory, turn latency."""
+    machine, plan = results["machine"], results["plan"]
+    calls, turns, errors = results["calls"], results["turns"], results["errors"]
+    lines = [
+        f"Soak measured {machine['date']} on {machine['cores']} cores (load average "
+        f"{_fmt(machine['load_average'])} as it began), Python {machine['python']}: "
+        f"{plan['calls']} concurrent simulated Twilio calls for {plan['duration_s'] / 60:.0f} min "
+        f"with instant providers, each {plan['turns_per_call']} turns then hung up and replaced "
+        f"(`make soak`, {results['seconds']:.0f} s).",
+        "",
+        "| calls started | completed | refused | turns said | answered | on record | lost "
+        "| errors logged |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {calls['started']} | {calls['completed']} | {calls['refused']} | {turns['said']} "
+        f"| {turns['answered']} | {turns['on_record']} | {turns['lost']} | {errors['count']} |",
+        "",
+        f"| process | RSS after {plan['warmup_s']:.0f} s warm-up (MB) | at the end | max "
+        "| growth (MB/min) | flat | CPU (cores) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, use in results["memory_mb"].items():
+        lines.append(
+            f"| {name} | {_fmt(use['start'])} | {_fmt(use['end'])} | {_fmt(use['max'])} "
+            f"| {use['growth_per_min']:.2f} | {FLAT[use['flat']]} "
+            f"| {results['cpu_cores'][name]:.2f} |"
+        )
+    v2v, overhead = results["voice_to_voice_ms"], results["platform_overhead_ms"]
+    lines += [
+        "",
+        f"Flat: growing less than {_fmt(results['flat_mb_per_min'])} MB a minute after the "
+        "warm-up (least-squares slope of samples every few seconds). Turn latency p50 / p95: "
+        f"voice to voice as the callers heard it {_fmt(v2v['p50'])} / {_fmt(v2v['p95'])} ms, "
+        f"platform overhead on record {_fmt(overhead['p50'])} / {_fmt(overhead['p95'])} ms. "
+        f"The simulated callers used {results['callers_cpu_cores']:.2f} cores of the same machine.",
+        "",
+        "By stage on record, p50 / p95 ms: "
+        + ", ".join(
+            f"{stage} {_fmt(results['stages_ms'][stage]['p50'])} / "
+            f"{_fmt(results['stages_ms'][stage]['p95'])}"
+            for stage in STAGES
+        )
+        + ".",
+        "",
+        "Minute by minute, voice to voice p95 as heard (ms), and in brackets the turns said "
+        "then that went unanswered: "
+        + ", ".join(
+            f"{m['minute']}: {_fmt(m['p95'])}"
+            + (f" ({m['unanswered']})" if m["unanswered"] else "")
+            for m in results["voice_to_voice_by_minute_ms"]
+        )
+        + ".",
+    ]
+    if errors["first"]:
+        lines += ["", "Errors logged (the first of them):", "", "```", *errors["first"], "```"]
+    if results["call_errors"]:
+        lines += ["", "What the callers waited for in vain:", ""]
+        lines += [
+            f"- {count} calls: {error}"
+            for error, count in sorted(results["call_errors"].items(), key=lambda e: -e[1])
+        ]
+    return "\n".join(lines) + "\n"
