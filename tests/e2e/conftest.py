@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -22,6 +22,8 @@ from voicebus_stt.whisper import WhisperRecognizer
 
 RECORD_WAIT_S = 30.0
 """Guards against a hung test only; nothing here asserts how fast anything is."""
+FAULT_RECORD_WAIT_S = 90.0
+"""The same, for a record that waits on a service coming back from a fault."""
 
 
 def running_stack(workdir: Any, env: dict[str, str], replicas: str = "") -> RunningStack:
@@ -89,3 +91,26 @@ async def wait_for_record(
             if time.monotonic() > deadline:
                 raise AssertionError(f"incomplete record for {call_id}: {response.text}")
             await asyncio.sleep(0.5)
+
+
+async def record_of(
+    base_url: str,
+    call_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    timeout_s: float = FAULT_RECORD_WAIT_S,
+) -> Any:
+    """The call's record once `done` holds for it (the API answers 502 while analytics is down)."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        while True:
+            response = await client.get(f"/api/calls/{call_id}")
+            if response.status_code == 200 and done(record := response.json()):
+                return record
+            assert time.monotonic() < deadline, f"record of {call_id}: {response.text}"
+            await asyncio.sleep(0.5)
+
+
+def replies_timed(record: dict[str, Any]) -> int:
+    """How many of the call's agent turns answer the caller and have their latency on record."""
+    return sum(1 for t in record["turns"] if t["in_reply_to"] and t["latency"])

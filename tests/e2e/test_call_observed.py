@@ -11,21 +11,19 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
-import httpx
 import pytest
 
 from voicebus_contracts.topics import AUDIO_IN
-from voicebus_devstack.asgi import in_thread
 from voicebus_devstack.caller import TwilioCaller
 from voicebus_devstack.harness import RunningStack
+from voicebus_devstack.loop_thread import in_thread
 from voicebus_devstack.otlp import ExportedSpan, FakeCollector
 from voicebus_devstack.settings import SERVICES
 from voicebus_devstack.speech import telephone_speech
 from voicebus_runtime.tracing import CALL_ID
 
-from .conftest import running_stack, stopped
+from .conftest import record_of, replies_timed, running_stack, stopped
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -66,23 +64,6 @@ def observed_stack(
 async def say_and_hear(caller: TwilioCaller, sentence: str) -> None:
     finished = await caller.say(telephone_speech(sentence))
     await caller.wait_for_agent_audio(after=finished, quiet_s=1.5)
-
-
-async def record_of(base_url: str, call_id: str, done: Callable[[dict[str, Any]], bool]) -> Any:
-    """The call's record once `done` holds for it (the API answers 502 while analytics is down)."""
-    deadline = time.monotonic() + WAIT_S
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        while True:
-            response = await client.get(f"/api/calls/{call_id}")
-            if response.status_code == 200 and done(record := response.json()):
-                return record
-            assert time.monotonic() < deadline, f"record of {call_id}: {response.text}"
-            await asyncio.sleep(0.5)
-
-
-def replies_timed(record: dict[str, Any]) -> int:
-    """How many of the call's agent turns answer the caller and have their latency on record."""
-    return sum(1 for t in record["turns"] if t["in_reply_to"] and t["latency"])
 
 
 async def spans_of_call(

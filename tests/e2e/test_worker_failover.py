@@ -19,10 +19,10 @@ import pytest
 from voicebus_agent.app import SERVICE as AGENT_GROUP
 from voicebus_contracts import TELEPHONE
 from voicebus_contracts.topics import REPLIES, TRANSCRIPTS, UTTERANCES
-from voicebus_devstack.asgi import in_thread
 from voicebus_devstack.caller import TwilioCaller
 from voicebus_devstack.fake_openai import FakeOpenAI
 from voicebus_devstack.harness import RunningStack
+from voicebus_devstack.loop_thread import in_thread
 from voicebus_devstack.speech import telephone_speech
 from voicebus_stt.app import GROUP as STT_GROUP
 from voicebus_stt.whisper import WhisperRecognizer

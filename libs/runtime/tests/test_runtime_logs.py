@@ -83,3 +83,31 @@ def test_logged_errors_are_counted_by_service_and_kind() -> None:
     except RuntimeError:
         log.exception("a turn was not transcribed")
     assert REGISTRY.get_sample_value("voicebus_errors_total", labels) == before + 2
+
+
+def test_the_kafka_clients_repeated_lines_are_logged_once_per_window(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_logging("INFO", service="gateway")
+    kafka = logging.getLogger("aiokafka.conn")
+    labels = {"service": "gateway", "kind": "aiokafka.conn"}
+    before = REGISTRY.get_sample_value("voicebus_errors_total", labels) or 0
+    now = [1000.0]
+    monkeypatch.setattr(logging.time, "time", lambda: now[0])  # type: ignore[attr-defined]
+    for _ in range(50):  # five seconds of a lost broker, retried every 100 ms
+        kafka.error("Unable connect to node with id %s", 111)
+        log.error("a line of ours, each time")
+        now[0] += 0.1
+    kafka.error("Unable to update metadata from [%s]", 111)  # another line: through at once
+    now[0] += 10.0
+    kafka.error("Unable connect to node with id %s", 111)  # the window is over
+
+    lines = capsys.readouterr().err.splitlines()
+    from_kafka = [line for line in lines if "aiokafka" in line]
+    assert [line.split(": ", 1)[1] for line in from_kafka] == [
+        "Unable connect to node with id 111",
+        "Unable to update metadata from [111]",
+        "Unable connect to node with id 111 (49 more like it since it was last logged)",
+    ]
+    assert sum("a line of ours" in line for line in lines) == 50
+    assert REGISTRY.get_sample_value("voicebus_errors_total", labels) == before + 3

@@ -112,6 +112,9 @@ def gateway_settings(analytics_url: str, **overrides: Any) -> GatewaySettings:
             "required_services": ("gateway", "media"),
             "twilio_auth_token": SecretStr(AUTH_TOKEN),
             "recordings_dir": RECORDINGS,
+            # One bus frame per frame the caller sends, so tests can follow each one;
+            # test_gateway_uplink.py tests the gathering.
+            "bus_frame_ms": 20,
             **overrides,
         }
     )

@@ -1,10 +1,12 @@
-"""The bus out of reach under a live call: the caller's socket is never held up; the audio of
-a short outage waits and is sent, in order, once the bus is back; a call whose outage outlasts
-its uplink is shed: the caller hears the apology, then the call is hung up."""
+"""The caller's audio on its way to the bus: gathered into bus frames; with the bus out of reach
+the caller's socket is never held up, the audio of a short outage waits and is sent, in order,
+once the bus is back, and a call whose outage outlasts its uplink is shed: the caller hears the
+apology, then the call is hung up."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +22,13 @@ from voicebus_devstack.polling import until
 from voicebus_gateway.ports import CallActivity
 from voicebus_gateway.recording import Recordings
 from voicebus_gateway.switchboard import LiveCall, Switchboard
-from voicebus_gateway.uplink import FRAMES_PER_S, apology_in
+from voicebus_gateway.uplink import apology_in
 from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.registry import CallRegistry
 
-FRAME = bytes(160)  # 20 ms of telephone audio
+FRAME = bytes(160)  # 20 ms of telephone audio, as Twilio sends it
+FRAMES_PER_S = 50
+BUS_FRAME_MS = 40
 WAIT_S = 10.0
 """Guards against a hung test only."""
 
@@ -34,12 +38,13 @@ class Bus:
     """A broker whose caller-audio topic can be out of reach: publishing there waits for it."""
 
     reachable: asyncio.Event = field(default_factory=asyncio.Event)
-    audio_sent: list[int] = field(default_factory=list)
+    audio_sent: list[dict[str, Any]] = field(default_factory=list)
+    """The frames published to the caller-audio topic."""
 
     async def publish(self, body: bytes, topic: str, **_: Any) -> None:
         if topic == AUDIO_IN.name:
             await self.reachable.wait()
-            self.audio_sent.append(json.loads(body)["event"]["seq"])
+            self.audio_sent.append(json.loads(body)["event"])
 
 
 @dataclass
@@ -78,6 +83,7 @@ async def live_call(
         playback_lead_s=0.0,
         recordings=Recordings(directory=tmp_path, agents=AgentDirectory()),
         uplink_s=uplink_s,
+        bus_frame_ms=BUS_FRAME_MS,
     )
     started = CallStarted(
         transport="twilio",
@@ -91,6 +97,23 @@ async def live_call(
     return switchboard, call, phone
 
 
+async def test_the_callers_frames_go_to_the_bus_gathered_and_dated_by_their_first_part(
+    redis_url: str, tmp_path: Path
+) -> None:
+    bus = Bus()
+    bus.reachable.set()
+    switchboard, call, _ = await live_call(bus, redis_url, tmp_path, uplink_s=10.0)
+    for seq in range(5):  # 100 ms: two whole bus frames, and half of a third
+        await switchboard.caller_audio(call, bytes([seq]) * len(FRAME), received_at=seq * 0.02)
+    await until(lambda: len(bus.audio_sent) == 2, what="two bus frames sent")
+    await switchboard.disconnect(call.call_id, "caller hung up")
+
+    assert [frame["seq"] for frame in bus.audio_sent] == [0, 1]
+    assert [frame["received_at"] for frame in bus.audio_sent] == [0.0, 0.04]
+    audio = [base64.b64decode(frame["audio"]) for frame in bus.audio_sent]
+    assert audio == [bytes([0]) * 160 + bytes([1]) * 160, bytes([2]) * 160 + bytes([3]) * 160]
+
+
 async def test_a_short_outage_holds_the_callers_audio_and_sends_it_in_order(
     redis_url: str, tmp_path: Path
 ) -> None:
@@ -102,8 +125,9 @@ async def test_a_short_outage_holds_the_callers_audio_and_sends_it_in_order(
     assert bus.audio_sent == []
 
     bus.reachable.set()
-    await until(lambda: len(bus.audio_sent) == FRAMES_PER_S, what="the held audio sent")
-    assert bus.audio_sent == list(range(FRAMES_PER_S))
+    bus_frames = 1000 // BUS_FRAME_MS
+    await until(lambda: len(bus.audio_sent) == bus_frames, what="the held audio sent")
+    assert [frame["seq"] for frame in bus.audio_sent] == list(range(bus_frames))
     assert not phone.hung_up.is_set()
     await switchboard.disconnect(call.call_id, "caller hung up")
 

@@ -29,6 +29,10 @@ from voicebus_runtime.redaction import SecretMask, redact
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
 
+KAFKA_CLIENT_REPEAT_WINDOW_S = 10.0
+"""The Kafka client's same line is logged (and counted as an error) once per this window."""
+MAX_REPEAT_KEYS = 1000
+"""Lines remembered for that; past it, those not seen within the window are forgotten."""
 BROKER_LOGGER = "voicebus_runtime.bus.faststream"
 """FastStream's own lines about our brokers (errors in handlers, consumer trouble): a logger of
 ours, so they go where and how the rest goes."""
@@ -59,6 +63,46 @@ class _TopicsAreProvisioned(logging.Filter):
 
 
 _TOPICS_ARE_PROVISIONED = _TopicsAreProvisioned()
+
+
+class _Repeats(logging.Filter):
+    """Lets one of each line of the loggers under `prefix` through per `window_s`, the next one
+    through noting how many were held back: the Kafka client retries a lost broker about ten
+    times a second per connection, and would bury the rest of an outage's story.
+
+    The decision is kept on the record, so every handler (the output, the error count) takes
+    the same one."""
+
+    def __init__(self, prefix: str, *, window_s: float) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._window_s = window_s
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+        """Each line's key: when it last went through, and how many were held back since."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        decided: bool | None = getattr(record, "voicebus_repeat_shown", None)
+        if decided is not None:
+            return decided
+        shown = True
+        if record.name.startswith(self._prefix):
+            key = (record.name, record.levelno, str(record.msg) + repr(record.args))
+            last, held = self._seen.get(key, (0.0, 0))
+            if record.created - last < self._window_s:
+                self._seen[key] = (last, held + 1)
+                shown = False
+            else:
+                self._seen[key] = (record.created, 0)
+                if held:
+                    note = f"({held} more like it since it was last logged)"
+                    record.msg, record.args = f"{record.getMessage()} {note}", None
+                if len(self._seen) > MAX_REPEAT_KEYS:
+                    self._forget_before(record.created - self._window_s)
+        record.voicebus_repeat_shown = shown
+        return shown
+
+    def _forget_before(self, moment: float) -> None:
+        self._seen = {key: seen for key, seen in self._seen.items() if seen[0] >= moment}
 
 
 class _AboutTheCall(logging.Filter):
@@ -146,13 +190,17 @@ def configure_logging(
     Secrets are masked in every line: the values of the environment's secrets as they are now,
     and what looks like one; with `redact_pii`, email addresses, phone and card numbers too."""
     mask = SecretMask(os.environ)
+    repeats = _Repeats("aiokafka", window_s=KAFKA_CLIENT_REPEAT_WINDOW_S)
     out = logging.StreamHandler(sys.stderr)
     out.setFormatter(_JsonLines(service) if json else logging.Formatter(TEXT_FORMAT))
+    out.addFilter(repeats)
     out.addFilter(_AboutTheCall())
     out.addFilter(_Scrubbed((lambda text: redact(mask(text))) if redact_pii else mask))
     handlers: list[logging.Handler] = [out]
     if service is not None:
-        handlers.append(_CountErrors(service))
+        counted = _CountErrors(service)
+        counted.addFilter(repeats)
+        handlers.append(counted)
     logging.basicConfig(level=level.upper(), handlers=handlers, force=True)
     # FastStream logs every message received and processed (at DEBUG, see make_broker): one
     # line per Kafka message would drown the call's story.

@@ -14,6 +14,7 @@ from voicebus_gateway.auth import policy
 from voicebus_gateway.auth.origins import origin_of
 from voicebus_gateway.auth.policy import AuthMode
 from voicebus_gateway.ports import E164
+from voicebus_gateway.uplink import BUS_FRAME_MS
 from voicebus_runtime.settings import BusSettings
 
 _NOT_IN_TOPIC_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -77,6 +78,10 @@ class GatewaySettings(BaseSettings):
     """Services /healthz requires a recent heartbeat from (comma-separated in the environment)."""
     heartbeat_stale_s: float = Field(default=10.0, gt=0)
     """A service whose last heartbeat is older than this counts as down."""
+    bus_frame_ms: int = Field(default=BUS_FRAME_MS, ge=10, le=1_000)
+    """The caller's audio goes to the bus in frames this long, gathered from the transport's
+    20 ms frames: each bus frame costs about the same whatever its length, so longer frames
+    take more calls per core, for about half a frame more before the end of a turn is heard."""
     playback_lead_ms: int = Field(default=100, ge=20, le=2_000)
     """Reply audio sent ahead of real time, so network jitter does not starve the caller's end."""
     auth: AuthMode = Field(default="auto", validation_alias="VOICEBUS_AUTH")

@@ -43,7 +43,7 @@ from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK
 from voicebus_gateway.playback import Playback
 from voicebus_gateway.ports import AudioSink, CallActivity, CallControlError, CallLeg
 from voicebus_gateway.recording import CallRecorder, RecordedSink, Recordings
-from voicebus_gateway.uplink import FRAMES_PER_S, Uplink, apology_in
+from voicebus_gateway.uplink import BUS_FRAME_MS, Uplink, apology_in
 from voicebus_runtime.bus import publish
 from voicebus_runtime.metrics import call_ended, call_started
 from voicebus_runtime.registry import CallRegistry
@@ -80,7 +80,6 @@ class LiveCall:
     """The call's trace: its events are published under it."""
     uplink: Uplink | None = None
     """Takes the caller's audio to the bus (set once the call is live)."""
-    frames_sent: int = 0
     ending: str | None = None
     """Why the call is being ended from our side (hang-up, transfer), once it is."""
     hanging_up: asyncio.Task[None] | None = None
@@ -101,13 +100,15 @@ class Switchboard:
         playback_lead_s: float,
         recordings: Recordings,
         uplink_s: float = UPLINK_S,
+        bus_frame_ms: int = BUS_FRAME_MS,
     ) -> None:
         self.gateway_id = gateway_id
         self._broker = broker
         self._registry = registry
         self._playback_lead_s = playback_lead_s
         self._recordings = recordings
-        self._uplink_frames = max(1, round(uplink_s * FRAMES_PER_S))
+        self._uplink_s = uplink_s
+        self._bus_frame_ms = bus_frame_ms
         self._calls: dict[str, LiveCall] = {}
         self._taking_calls = True
         self._idle = asyncio.Event()
@@ -170,7 +171,9 @@ class Switchboard:
             playback.start()
             call.uplink = Uplink(
                 partial(self._publish_caller_audio, call),
-                capacity=self._uplink_frames,
+                fmt=started.audio_in,
+                frame_ms=self._bus_frame_ms,
+                capacity_s=self._uplink_s,
                 on_overflow=partial(self._shed, call),
             )
         route = CallRoute(
@@ -202,15 +205,8 @@ class Switchboard:
         once, whatever state the bus is in (see `Uplink`)."""
         if call.recorder is not None:
             call.recorder.caller_spoke(audio)
-        frame = InboundAudioFrame(
-            seq=call.frames_sent,
-            audio=audio,
-            format=call.started.audio_in,
-            received_at=received_at,
-        )
-        call.frames_sent += 1
         if call.uplink is not None:
-            call.uplink.put(frame)
+            call.uplink.put(audio, received_at=received_at)
 
     async def _publish_caller_audio(self, call: LiveCall, frame: InboundAudioFrame) -> None:
         # The audio path never waits on the broker's ack.
@@ -227,7 +223,7 @@ class Switchboard:
         log.error(
             "call %s: the bus has taken none of the caller's audio for %.0f s: the call is shed",
             call.call_id,
-            self._uplink_frames / FRAMES_PER_S,
+            self._uplink_s,
         )
         call.ending = "bus unreachable"
         call.playback.enqueue_tones(apology_in(call.started.audio_out))

