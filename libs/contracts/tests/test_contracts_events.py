@@ -88,6 +88,7 @@ EXAMPLES: list[Event] = [
         to_number="+15550100003",
         direction="outbound",
         variables={"first_name": "Ada"},
+        pipeline="realtime",
     ),
     CallEnded(reason="caller hung up"),
     CallStatusChanged(status="ringing", direction="outbound", to_number="+15550100003"),
@@ -120,6 +121,9 @@ EXAMPLES: list[Event] = [
     PartialTranscript(turn_id="CA1:t1", text="Hello", audio_ms=500),
     FinalTranscript(turn_id="CA1:t1", text="Hello there.", language="en", duration_ms=900),
     ReplyTextChunk(reply_id="CA1:t1:reply", in_reply_to="CA1:t1", seq=0, text="Hi.", last=False),
+    ReplyTextChunk(
+        reply_id="CA1:t2:reply", in_reply_to="CA1:t2", seq=0, text="Sure.", last=False, voiced=True
+    ),
     OutboundAudioChunk(
         reply_id="CA1:t1:reply", sentence=0, seq=0, audio=b"\xff" * 160, format=TELEPHONE, last=True
     ),

@@ -88,6 +88,8 @@ class Agent:
     cancellations: list[Envelope[ReplyCancelled]] = field(default_factory=list)
     commands: list[Envelope[GatewayEvent]] = field(default_factory=list)
     tools: list[Envelope[ToolEvent]] = field(default_factory=list)
+    transcripts: list[Envelope[FinalTranscript]] = field(default_factory=list)
+    """Those the agent published itself (a realtime call's)."""
     replied: asyncio.Event = field(default_factory=asyncio.Event)
 
     def said(self) -> list[str]:
@@ -141,6 +143,11 @@ async def running(
     @broker.subscriber(TOOLS.name, group_id="test-observer")
     async def observe_tools(env: Envelope[ToolEvent]) -> None:
         agent.tools.append(env)
+
+    @broker.subscriber(TRANSCRIPTS.name, group_id="test-observer")
+    async def observe_transcripts(env: Envelope[FinalTranscript]) -> None:
+        if env.producer == "agent":
+            agent.transcripts.append(env)
 
     async with TestKafkaBroker(broker) as test_broker:
         agent.broker = test_broker

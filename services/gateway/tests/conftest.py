@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 
-from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK, Topic
+from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK, REALTIME_AUDIO_IN, Topic
 from voicebus_devstack.harness import free_port
 from voicebus_devstack.polling import until
 from voicebus_gateway.__main__ import GatewayServer
@@ -137,7 +137,7 @@ async def running(
 ) -> AsyncIterator[Running]:
     gateway: Gateway = app.state.gateway
     published: dict[str, Captured] = {}
-    for topic in (CALLS, AUDIO_IN, PLAYBACK):
+    for topic in (CALLS, AUDIO_IN, REALTIME_AUDIO_IN, PLAYBACK):
         published[topic.name] = capture(gateway, topic)
     redis = Redis.from_url(redis_url)
     async with TestKafkaBroker(gateway.broker):

@@ -82,6 +82,7 @@ async def live_call(
         registry=CallRegistry(Redis.from_url(redis_url)),
         playback_lead_s=0.0,
         recordings=Recordings(directory=tmp_path, agents=AgentDirectory()),
+        agents=AgentDirectory(),
         uplink_s=uplink_s,
         bus_frame_ms=BUS_FRAME_MS,
     )

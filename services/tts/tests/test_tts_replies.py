@@ -149,10 +149,12 @@ async def calls(registry: CallRegistry) -> AsyncIterator[list[CallRoute]]:
 
 
 def reply_text(
-    call_id: str, reply_id: str, seq: int, text: str, *, last: bool
+    call_id: str, reply_id: str, seq: int, text: str, *, last: bool, voiced: bool = False
 ) -> Envelope[ReplyTextChunk]:
     stamps = StageStamps(reply_first_text=FIRST_TEXT_AT)
-    chunk = ReplyTextChunk(reply_id=reply_id, in_reply_to="turn-1", seq=seq, text=text, last=last)
+    chunk = ReplyTextChunk(
+        reply_id=reply_id, in_reply_to="turn-1", seq=seq, text=text, last=last, voiced=voiced
+    )
     return envelope(chunk, call_id=call_id, producer="agent", stamps=stamps)
 
 
@@ -347,6 +349,22 @@ async def test_text_of_a_cancelled_reply_is_not_spoken(
     assert ("reply-1", 0) in spoken
     assert ("reply-1", 1) not in spoken
     assert ("reply-2", 0) in spoken
+
+
+async def test_what_a_realtime_model_said_itself_is_not_spoken_again(
+    tts: Tts, registry: CallRegistry, calls: list[CallRoute]
+) -> None:
+    gateways = Gateways(tts.broker)
+    call_id = await start_call(registry, calls, gateways.phone_id, TELEPHONE)
+
+    async with TestKafkaBroker(tts.broker):
+        await tts.deliver(reply_text(call_id, "reply-1", 0, "Sure.", last=False, voiced=True))
+        await tts.deliver(reply_text(call_id, "reply-1", 1, "", last=True, voiced=True))
+        await tts.deliver(reply_text(call_id, "reply-2", 0, "Okay.", last=True))
+
+    spoken = {env.event.reply_id for env in gateways.received[gateways.phone_id]}
+    assert spoken == {"reply-2"}
+    assert len(tts.synthesizer.voices) == 1  # only "Okay." went to the synthesizer
 
 
 async def test_a_reply_cancelled_mid_sentence_stops_its_synthesis_and_sends_nothing_more(

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from voicebus_contracts.events import E164_PATTERN, MAX_VARIABLES, Event
+from voicebus_contracts.events import E164_PATTERN, MAX_VARIABLES, Event, Pipeline
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 """Lower-case letters, digits, '-' and '_', up to 63 characters: safe in URLs and logs."""
@@ -80,6 +80,41 @@ class LanguageModel(_Section):
     api_key_secret: str | None = Field(default=None, pattern=SECRET_NAME_PATTERN)
     """The secret (see SECRET_ENV_PREFIX) holding the key of an endpoint of the agent's own;
     the service's key goes to the service's endpoint only."""
+
+
+class RealtimeTurnDetection(_Section):
+    """How the speech-to-speech model tells that the caller's turn is over (OpenAI Realtime's
+    turn detection)."""
+
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    """server_vad: after `silence_duration_ms` of silence; semantic_vad: when what the caller
+    said sounds finished, as eager as `eagerness`."""
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """server_vad: how loud sound must be to count as speech."""
+    prefix_padding_ms: int = Field(default=300, ge=0, le=2_000)
+    """server_vad: audio kept from before the speech was heard."""
+    silence_duration_ms: int = Field(default=500, ge=100, le=10_000)
+    """server_vad: silence that ends the caller's turn."""
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+    """semantic_vad: how soon the model answers."""
+
+
+class RealtimeModel(_Section):
+    """A speech-to-speech model (pipeline "realtime"): it hears the caller, answers in its own
+    voice, calls the agent's tools; voicebus transcribes nothing and synthesizes nothing."""
+
+    provider: Literal["openai"] = "openai"
+    model: str = Field(default="gpt-realtime", min_length=1, max_length=200)
+    voice: str = Field(default="alloy", min_length=1, max_length=128)
+    instructions: str | None = Field(default=None, max_length=20_000)
+    """None: the agent's system prompt."""
+    transcription_model: str = Field(default="gpt-4o-mini-transcribe", min_length=1, max_length=200)
+    """Transcribes the caller for the record (the model hears the audio itself)."""
+    turn_detection: RealtimeTurnDetection = RealtimeTurnDetection()
+    base_url: str | None = Field(default=None, max_length=2_000)
+    """Unset: the agent service's VOICEBUS_AGENT_REALTIME_BASE_URL, else OpenAI's endpoint."""
+    api_key_secret: str | None = Field(default=None, pattern=SECRET_NAME_PATTERN)
+    """As `LanguageModel.api_key_secret`; unset: the service's key (OPENAI_API_KEY)."""
 
 
 class HttpTool(_Section):
@@ -267,6 +302,9 @@ class AgentSpec(_Section):
     recording: bool = True
     """Each call is recorded as a stereo WAV (the caller left, the agent right); False: none."""
     post_call: PostCall = PostCall()
+    pipeline: Pipeline = "cascaded"
+    """cascaded: `stt`, `llm` and `tts`; realtime: `realtime`, which then does all three."""
+    realtime: RealtimeModel = RealtimeModel()
 
     @field_validator("tools")
     @classmethod
@@ -293,7 +331,7 @@ class AgentSpec(_Section):
 class AgentConfigured(Event):
     """An agent was created or changed (or is announced again): this is all of it now."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     type: Literal["agent.configured"] = "agent.configured"
     agent: AgentSpec
 

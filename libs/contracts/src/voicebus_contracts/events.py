@@ -67,10 +67,16 @@ class Event(BaseModel):
 # --- voicebus.calls -------------------------------------------------------------------------
 
 
+Pipeline = Literal["cascaded", "realtime"]
+"""How an agent hears and speaks: speech to text, a language model and text to speech, each a
+service of its own (cascaded); or one speech-to-speech model that hears the caller and answers
+in its own voice (realtime)."""
+
+
 class CallStarted(Event):
     """A caller is connected and audio is about to flow."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     type: Literal["call.started"] = "call.started"
     transport: Transport
     agent_id: str = Field(min_length=1, max_length=128)
@@ -83,6 +89,9 @@ class CallStarted(Event):
     direction: Direction = "inbound"
     variables: dict[str, str] = Field(default_factory=dict, max_length=MAX_VARIABLES)
     """Per-call values the call was placed with (an outbound call's or a campaign row's)."""
+    pipeline: Pipeline = "cascaded"
+    """How the call's agent hears and speaks, as the agent was when the call started: a realtime
+    call's audio goes to `voicebus.audio.in.realtime`, and media, STT and TTS leave it alone."""
 
 
 class CallEnded(Event):
@@ -273,6 +282,7 @@ ToolEvent = Annotated[ToolCalled | ToolReturned | WorkflowProgressed, Field(disc
 class ReplyTextChunk(Event):
     """One piece (usually a sentence) of the agent's reply, sent as soon as it is known."""
 
+    schema_version: ClassVar[int] = 2
     type: Literal["reply.text"] = "reply.text"
     reply_id: str
     in_reply_to: str | None
@@ -281,6 +291,9 @@ class ReplyTextChunk(Event):
     text: str = Field(max_length=MAX_TEXT_CHARS)
     last: bool
     """No more text follows for this reply."""
+    voiced: bool = False
+    """The agent's model spoke it (a realtime call): its audio went to the gateway already,
+    and TTS leaves it alone; the text is what the model said, for the record."""
 
 
 class ReplyCancelled(Event):

@@ -24,6 +24,9 @@ CALLS = Topic(
     "CallStarted, CallEnded, CallStatusChanged, DtmfReceived, CallAnsweredBy",
 )
 AUDIO_IN = Topic("voicebus.audio.in", 12, "InboundAudioFrame")
+REALTIME_AUDIO_IN = Topic(
+    "voicebus.audio.in.realtime", 12, "InboundAudioFrame of the calls of realtime agents"
+)
 SPEECH = Topic("voicebus.speech", 12, "SpeechStarted, SpeechStopped")
 UTTERANCES = Topic("voicebus.utterances", 12, "UtteranceChunk, Utterance")
 TRANSCRIPTS = Topic("voicebus.transcripts", 12, "FinalTranscript")
@@ -45,6 +48,7 @@ partition keeps every agent's changes in order, and compaction keeps the latest 
 CALL_TOPICS: tuple[Topic, ...] = (
     CALLS,
     AUDIO_IN,
+    REALTIME_AUDIO_IN,
     SPEECH,
     UTTERANCES,
     TRANSCRIPTS,

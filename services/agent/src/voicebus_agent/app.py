@@ -40,6 +40,8 @@ from voicebus_agent.offline import (
 )
 from voicebus_agent.ports import ActionLog, ConversationStore, Responder
 from voicebus_agent.profiles import Profile, Profiles, WorkflowsFactory
+from voicebus_agent.realtime.calls import RealtimeCalls
+from voicebus_agent.realtime.session import OpenAIRealtime
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
 from voicebus_agent.tools import CallTools
@@ -60,6 +62,7 @@ from voicebus_contracts import (
     Envelope,
     FinalTranscript,
     HangUp,
+    InboundAudioFrame,
     ReplyCancelled,
     ReplyPaused,
     ReplyPlaybackStarted,
@@ -78,6 +81,7 @@ from voicebus_contracts.topics import (
     AGENTS,
     CALLS,
     PLAYBACK,
+    REALTIME_AUDIO_IN,
     REPLIES,
     SPEECH,
     TOOLS,
@@ -106,11 +110,12 @@ AgentInput = Annotated[
     | ReplyPlaybackStarted
     | ReplyPaused
     | SpeechStarted
-    | SpeechStopped,
+    | SpeechStopped
+    | InboundAudioFrame,
     Field(discriminator="type"),
 ]
 """Every event of the calls, speech, transcripts and playback topics (those not acted on are
-skipped)."""
+skipped), and the audio of realtime calls."""
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 10.0
@@ -137,8 +142,10 @@ class Agent:
         profiles: Profiles,
         settings: AgentSettings,
         lanes: CallLanes,
+        realtime: RealtimeCalls,
     ) -> None:
         self._broker = broker
+        self._realtime = realtime
         self._store = store
         self._control = control
         self._registry = registry
@@ -154,6 +161,8 @@ class Agent:
 
     async def handle(self, env: Envelope[AgentInput]) -> None:
         """Act on one event, in its call's lane (`CallLanes.submit` runs it there)."""
+        if await self._realtime_took(env):
+            return
         match env.event:
             case CallStarted() as started:
                 await self._started(env, started)
@@ -182,6 +191,25 @@ class Agent:
                     )
                     return
                 await self._hear(env, transcript)
+
+    async def _realtime_took(self, env: Envelope[AgentInput]) -> bool:
+        """Whether `env` is a realtime call's, which its speech-to-speech model acts on."""
+        match env.event:
+            case CallStarted(pipeline="realtime", agent_id=agent_id):
+                self._remember_agent(env.call_id, agent_id)
+                await self._realtime.started(env)  # type: ignore[arg-type]  # narrowed
+            case InboundAudioFrame():
+                await self._realtime.heard(env)  # type: ignore[arg-type]  # narrowed
+            case ReplyPaused() if self._realtime.holds(env.call_id):
+                await self._realtime.paused(env)  # type: ignore[arg-type]  # narrowed
+            case FinalTranscript() if self._realtime.holds(env.call_id):
+                pass  # published by this worker's realtime call: the model answers it itself
+            case CallEnded() if self._realtime.holds(env.call_id):
+                await self._realtime.ended(env.call_id)
+                self._agent_of.pop(env.call_id, None)
+            case _:
+                return False
+        return True
 
     def close(self) -> None:
         """Stop the timers: a half-typed entry, a held turn or a greeting waiting for who
@@ -434,6 +462,11 @@ def build(
     models = ModelResponders(
         settings, call_tools=CallTools(control), http=http, record=record, knowledge=knowledge
     )
+    realtime_key = settings.realtime_api_key
+    speech_to_speech = OpenAIRealtime(
+        base_url=settings.realtime_base_url,
+        api_key=None if realtime_key is None else realtime_key.get_secret_value(),
+    )
     states = RedisWorkflowStates(redis=redis, ttl_s=settings.history_ttl_s)
 
     def workflows_of(workflow: Workflow, variables: Mapping[str, str]) -> Workflows:
@@ -442,9 +475,27 @@ def build(
 
     embedder = E5Embedder()
     lanes = CallLanes(dead_letters=DeadLetters(broker, consumer=client_id))
+    store = RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s)
+    realtime = RealtimeCalls(
+        broker=broker,
+        connector=speech_to_speech,
+        store=store,
+        registry=registry,
+        control=control,
+        agent_of=agents.get,
+        toolbox_of=lambda agent: (
+            (
+                models.tools(http_tools=agent.tools, knowledge=agent.knowledge_base)
+                if agent is not None
+                else models.tools()
+            ).toolbox
+        ),
+        default_instructions=settings.system_prompt,
+        default_greeting=settings.greeting,
+    )
     agent = Agent(
         broker=broker,
-        store=RedisConversationStore(redis=redis, ttl_s=settings.history_ttl_s),
+        store=store,
         control=control,
         registry=registry,
         profiles=Profiles(
@@ -464,6 +515,7 @@ def build(
         ),
         settings=settings,
         lanes=lanes,
+        realtime=realtime,
     )
 
     # One subscriber for every topic: one consumer-group join at start, not one per topic.
@@ -472,6 +524,7 @@ def build(
         SPEECH.name,
         TRANSCRIPTS.name,
         PLAYBACK.name,
+        REALTIME_AUDIO_IN.name,
         **consumer_options(
             SERVICE,
             fetch_max_wait_ms=bus.kafka_fetch_max_wait_ms,
@@ -494,6 +547,8 @@ def build(
 
     @app.after_shutdown
     async def close_clients() -> None:
+        await realtime.close()
+        await speech_to_speech.aclose()
         await redis.aclose()
         await models.aclose()
         await http.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import httpx
 from openai import AsyncOpenAI
@@ -12,7 +13,7 @@ from openai import AsyncOpenAI
 from voicebus_agent.http_tools import HttpTools
 from voicebus_agent.knowledge.store import KnowledgeBases
 from voicebus_agent.knowledge.tool import KnowledgeSearch
-from voicebus_agent.llm import FixedScript, LlmResponder, LlmSettings
+from voicebus_agent.llm import ContextSource, FixedScript, LlmResponder, LlmSettings
 from voicebus_agent.ports import ActionLog, Responder, Script, Toolbox
 from voicebus_agent.responders import AcknowledgingResponder
 from voicebus_agent.settings import AgentSettings
@@ -27,6 +28,12 @@ from voicebus_contracts.agents import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class AgentTools(NamedTuple):
+    toolbox: Toolbox
+    context: ContextSource | None
+    """Knowledge retrieved before each answer, when the agent's knowledge base asks for it."""
 
 
 class ModelResponders:
@@ -80,15 +87,7 @@ class ModelResponders:
                 timeout=self._settings.llm_timeout_s,
                 max_retries=self._settings.llm_retries,
             )
-        toolboxes: list[Toolbox] = [self._call_tools]
-        if http_tools:
-            toolboxes.append(HttpTools(http_tools, client=self._http))
-        context = None
-        if knowledge is not None and self._knowledge is not None:
-            search = KnowledgeSearch(self._knowledge, knowledge)
-            toolboxes.append(search)
-            context = search.context if knowledge.auto_context else None
-        toolbox = RecordedToolbox(Toolboxes(*toolboxes), self._record)
+        toolbox, context = self.tools(http_tools=http_tools, knowledge=knowledge)
         script: Script = (
             FixedScript(system_prompt, toolbox)
             if workflow is None
@@ -107,6 +106,21 @@ class ModelResponders:
             script=script,
             context=context,
         )
+
+    def tools(
+        self, *, http_tools: Sequence[HttpTool] = (), knowledge: KnowledgeBaseUse | None = None
+    ) -> AgentTools:
+        """The call tools, the agent's HTTP tools and its knowledge search, each call and
+        answer recorded; and the knowledge to put before each of the model's answers."""
+        toolboxes: list[Toolbox] = [self._call_tools]
+        if http_tools:
+            toolboxes.append(HttpTools(http_tools, client=self._http))
+        context = None
+        if knowledge is not None and self._knowledge is not None:
+            search = KnowledgeSearch(self._knowledge, knowledge)
+            toolboxes.append(search)
+            context = search.context if knowledge.auto_context else None
+        return AgentTools(RecordedToolbox(Toolboxes(*toolboxes), self._record), context)
 
     def _key_for(self, model: LanguageModel) -> str | None:
         """The agent's own secret if it names one; the service's key for the service's

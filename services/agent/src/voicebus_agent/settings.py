@@ -56,6 +56,14 @@ class AgentSettings(BaseSettings):
     llm_retries: int = Field(default=1, ge=0, le=5)
     """Retries of a model request that timed out or failed (the SDK waits about 0.5 s, doubled,
     before each); then the caller hears an apology and the call goes on."""
+    realtime_base_url: str | None = None
+    """The endpoint of realtime agents' speech-to-speech models (OpenAI Realtime's protocol);
+    unset, OpenAI's."""
+    realtime_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VOICEBUS_AGENT_REALTIME_API_KEY", "OPENAI_API_KEY"),
+    )
+    """That endpoint's key (OPENAI_API_KEY also works); required for OpenAI's own."""
     system_prompt: str = (
         "You are a friendly voice assistant on a phone call. Your words are spoken aloud: answer "
         "in one to three short sentences of plain text, with no lists, markup or emoji."

@@ -108,6 +108,7 @@ class Gateway:
             playback_lead_s=settings.playback_lead_ms / 1000.0,
             bus_frame_ms=settings.bus_frame_ms,
             recordings=Recordings(directory=settings.recordings_dir, agents=self.agents),
+            agents=self.agents,
         )
         self.control = CallControl(broker=self.broker, registry=registry, producer=SERVICE)
         self.placements = Placements(self.redis)

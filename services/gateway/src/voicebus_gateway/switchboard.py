@@ -39,11 +39,12 @@ from voicebus_contracts import (
     derived_id,
     envelope,
 )
-from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK
+from voicebus_contracts.topics import AUDIO_IN, CALLS, PLAYBACK, REALTIME_AUDIO_IN
 from voicebus_gateway.playback import Playback
 from voicebus_gateway.ports import AudioSink, CallActivity, CallControlError, CallLeg
 from voicebus_gateway.recording import CallRecorder, RecordedSink, Recordings
 from voicebus_gateway.uplink import BUS_FRAME_MS, Uplink, apology_in
+from voicebus_runtime.agents import AgentDirectory
 from voicebus_runtime.bus import publish
 from voicebus_runtime.metrics import call_ended, call_started
 from voicebus_runtime.registry import CallRegistry
@@ -99,6 +100,7 @@ class Switchboard:
         registry: CallRegistry,
         playback_lead_s: float,
         recordings: Recordings,
+        agents: AgentDirectory,
         uplink_s: float = UPLINK_S,
         bus_frame_ms: int = BUS_FRAME_MS,
     ) -> None:
@@ -107,6 +109,7 @@ class Switchboard:
         self._registry = registry
         self._playback_lead_s = playback_lead_s
         self._recordings = recordings
+        self._agents = agents
         self._uplink_s = uplink_s
         self._bus_frame_ms = bus_frame_ms
         self._calls: dict[str, LiveCall] = {}
@@ -147,6 +150,9 @@ class Switchboard:
             raise NotTakingCallsError(f"gateway {self.gateway_id} is stopping")
         if call_id in self._calls:
             raise CallAlreadyLiveError(f"call {call_id} is already streaming")
+        agent = self._agents.get(started.agent_id)
+        if agent is not None and agent.pipeline != started.pipeline:
+            started = started.model_copy(update={"pipeline": agent.pipeline})
         recorder = self._recordings.start(call_id, started)
         playback = Playback(
             call_id=call_id,
@@ -212,7 +218,7 @@ class Switchboard:
         # The audio path never waits on the broker's ack.
         await publish(
             self._broker,
-            AUDIO_IN,
+            REALTIME_AUDIO_IN if call.started.pipeline == "realtime" else AUDIO_IN,
             envelope(frame, call_id=call.call_id, producer=SERVICE),
             confirm=False,
         )

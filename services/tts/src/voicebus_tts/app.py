@@ -77,6 +77,8 @@ def create_broker(
                 cancelled.put(reply_id, None)
                 log.info("call %s: reply %s cancelled, no more of it spoken", env.call_id, reply_id)
                 await lanes.submit(message, env.call_id, _nothing)
+            case ReplyTextChunk(voiced=True):  # a realtime model spoke it itself
+                await lanes.submit(message, env.call_id, _nothing)
             case ReplyTextChunk():
                 text_env = cast(Envelope[ReplyTextChunk], env)
                 await lanes.submit(message, env.call_id, partial(speak, text_env))
