@@ -16,12 +16,14 @@ import pytest
 from redis.asyncio import Redis
 
 from voicebus_agent.ports import Message
+from voicebus_agent.realtime.calls import UNAVAILABLE
 from voicebus_agent.settings import AgentSettings
 from voicebus_contracts import (
     TELEPHONE,
     CallRoute,
     CallStarted,
     CancelReply,
+    HangUp,
     InboundAudioFrame,
     OutboundAudioChunk,
     PausePlayback,
@@ -267,3 +269,38 @@ async def test_a_worker_taking_a_call_over_primes_a_new_session_with_the_convers
     ]
     assert primed == [("assistant", "Hello."), ("user", "A kayak, please.")]
     assert session.config["instructions"] == "You rent boats."
+
+
+async def test_a_calls_first_audio_coming_before_its_start_opens_one_session_greeted_once(
+    redis_url: str, redis: Redis, realtime_call: str
+) -> None:
+    call_id = realtime_call
+    async with realtime_agent(redis_url, redis) as realtime:
+        realtime.fake.answer(SPEC.greeting or "")
+        await speak(realtime, call_id, b"\xff" * 320)  # its own topic: it may overtake the start
+        await start(realtime, call_id)
+        await greeted(realtime, call_id)
+        await start(realtime, call_id)  # delivered again
+        session = await realtime.fake.session(0)
+
+    assert len(realtime.fake.sessions) == 1
+    assert len(session.responses) == 1
+
+
+async def test_without_a_key_for_openai_the_caller_is_told_and_hung_up_on(
+    redis_url: str, redis: Redis, realtime_call: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    call_id = realtime_call
+    settings = AgentSettings(realtime_api_key=None)  # OpenAI's endpoint, and no key
+    async with running(redis_url, redis, settings) as agent:
+        announced = envelope(AgentConfigured(agent=SPEC), call_id=SPEC.agent_id, producer="agent")
+        await send(agent, AGENTS.name, announced)
+        await start(RealtimeAgent(agent, FakeOpenAIRealtime()), call_id)
+
+    assert "VOICEBUS_AGENT_REALTIME_API_KEY" in caplog.text
+    assert [(r.event.text, r.event.voiced) for r in agent.replies] == [
+        (UNAVAILABLE, False),
+        ("", False),
+    ]
+    [hang_up] = [env.event for env in agent.commands if isinstance(env.event, HangUp)]
+    assert hang_up.after_reply == f"{call_id}:unavailable"

@@ -44,6 +44,7 @@ from voicebus_contracts import (
     CancelReply,
     Envelope,
     FinalTranscript,
+    HangUp,
     InboundAudioFrame,
     OutboundAudioChunk,
     PausePlayback,
@@ -65,6 +66,9 @@ log = logging.getLogger(__name__)
 
 SERVICE = "agent"
 GREETING_INSTRUCTIONS = "Greet the caller by saying exactly this, and nothing more: {greeting}"
+UNAVAILABLE = "Sorry, this line cannot take your call right now. Please call again later."
+"""Said (by TTS, the model being out of reach) before hanging up on a call whose session did
+not open."""
 CALLS_ENDED_REMEMBERED = 1_000
 """Calls whose end this worker saw: their late audio opens no session."""
 REPLIES_REMEMBERED = 4
@@ -166,16 +170,20 @@ class RealtimeCalls:
         return call_id in self._calls
 
     async def started(self, env: Envelope[CallStarted]) -> None:
-        """Open the call's session and have the model greet the caller."""
+        """Open the call's session (unless its first audio, which travels on a topic of its
+        own, came first) and have the model greet the caller, once."""
         started = env.event
         agent = self._agent_of(started.agent_id)
-        call = await self._open(
+        call = self._calls.get(env.call_id) or await self._open(
             env.call_id, agent, audio_out=started.audio_out, gateway_id=started.gateway_id
         )
         if call is None:
             return
+        reply_id = f"{env.call_id}:greeting"
+        if any(m.id == reply_id for m in await self._store.history(env.call_id)):
+            return  # greeted before this worker took the call over
         greeting = (agent.greeting if agent else None) or self._default_greeting
-        call.begin(_Reply(reply_id=f"{env.call_id}:greeting", in_reply_to=None, stamps=env.stamps))
+        call.begin(_Reply(reply_id=reply_id, in_reply_to=None, stamps=env.stamps))
         await call.session.respond(GREETING_INSTRUCTIONS.format(greeting=greeting))
 
     async def heard(self, env: Envelope[InboundAudioFrame]) -> None:
@@ -270,6 +278,7 @@ class RealtimeCalls:
         except Exception:
             log.exception("call %s: the realtime model's session did not open", call_id)
             self._ended.append(call_id)
+            await self._turn_away(call_id)
             return None
         call = _Call(call_id, agent, audio_out, gateway_id, session)
         self._calls[call_id] = call
@@ -277,6 +286,17 @@ class RealtimeCalls:
             self._listen(call, toolbox), name=f"realtime-{call_id}"
         )
         return call
+
+    async def _turn_away(self, call_id: str) -> None:
+        """Tell the caller, in TTS's voice, that the call cannot go on, then hang up."""
+        reply_id = f"{call_id}:unavailable"
+        for seq, text in enumerate((UNAVAILABLE, "")):
+            chunk = ReplyTextChunk(
+                reply_id=reply_id, in_reply_to=None, seq=seq, text=text, last=bool(seq)
+            )
+            await publish(self._broker, REPLIES, envelope(chunk, call_id=call_id, producer=SERVICE))
+        hang_up = HangUp(reason="realtime model unavailable", after_reply=reply_id)
+        await self._control.send(call_id, hang_up)
 
     async def _close(self, call: _Call) -> None:
         if call.listening is not None:
