@@ -12,13 +12,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 from redis.asyncio import Redis
 
 from voicebus_agent.ports import Message
 from voicebus_agent.realtime.calls import UNAVAILABLE
+from voicebus_agent.realtime.session import ModelAudio, OpenAIRealtime, ResponseDone, SessionSetup
 from voicebus_agent.settings import AgentSettings
 from voicebus_contracts import (
+    SPEECH_16K,
     TELEPHONE,
     CallRoute,
     CallStarted,
@@ -304,3 +307,35 @@ async def test_without_a_key_for_openai_the_caller_is_told_and_hung_up_on(
     ]
     [hang_up] = [env.event for env in agent.commands if isinstance(env.event, HangUp)]
     assert hang_up.after_reply == f"{call_id}:unavailable"
+
+
+async def test_a_web_calls_audio_is_resampled_to_and_from_the_models_24_khz() -> None:
+    async with FakeOpenAIRealtime(chunk_ms=100) as fake:
+        connector = OpenAIRealtime(base_url=fake.base_url, api_key=fake.api_key)
+        setup = SessionSetup(
+            model=RealtimeModel(), instructions="Be brief.", tools=(), history=(), audio=SPEECH_16K
+        )
+        session = await connector.open(setup)
+        heard = await fake.session(0)
+        second = np.full(16_000, 1000, dtype=np.int16).tobytes()  # a second at 16 kHz
+        for start in range(0, len(second), 640):
+            await session.hear(second[start : start + 640])
+        await until(lambda: len(heard.audio_received) >= 2 * 23_000, what="the audio")
+        fake.answer("Hello there.")
+        await heard.caller_speaks("Hi.")
+        voice = bytearray()
+        async for event in session.events():
+            if isinstance(event, ModelAudio):
+                voice += event.audio
+            if isinstance(event, ResponseDone):
+                break
+        await session.close()
+        await connector.aclose()
+
+    assert heard.config["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24_000}
+    # A second of 16 kHz audio reached the model as a second at 24 kHz (but for the few ms the
+    # streaming resampler holds back)...
+    assert len(heard.audio_received) == pytest.approx(2 * 24_000, rel=0.03)
+    # ...and the model's 24 kHz voice came back at 16 kHz.
+    spoken_ms = heard.responses[0].audio_ms
+    assert len(voice) == pytest.approx(2 * 16 * spoken_ms, rel=0.03)
