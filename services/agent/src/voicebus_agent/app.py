@@ -202,8 +202,10 @@ class Agent:
                 await self._realtime.heard(env)  # type: ignore[arg-type]  # narrowed
             case ReplyPaused() if self._realtime.holds(env.call_id):
                 await self._realtime.paused(env)  # type: ignore[arg-type]  # narrowed
-            case FinalTranscript() if self._realtime.holds(env.call_id):
-                pass  # published by this worker's realtime call: the model answers it itself
+            case FinalTranscript() | SpeechStarted() | SpeechStopped() if self._realtime.holds(
+                env.call_id
+            ):
+                pass  # published by this worker's realtime call: the model takes turns itself
             case CallEnded() if self._realtime.holds(env.call_id):
                 await self._realtime.ended(env.call_id)
                 self._agent_of.pop(env.call_id, None)
