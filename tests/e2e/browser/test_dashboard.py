@@ -116,6 +116,8 @@ def test_an_agent_is_created_through_its_form_and_given_a_document(
     form.get_by_label("Greeting").fill("Thank you for calling the boat shop.")
     form.get_by_label("Voice provider").select_option("espeak")
     form.get_by_label("Voice", exact=True).fill("en-gb")
+    form.get_by_label("Pipeline").select_option("realtime")
+    form.get_by_label("Realtime voice").fill("marin")
     tool = {
         "name": "check_order",
         "description": "Look an order up by its number.",
@@ -147,6 +149,9 @@ def test_an_agent_is_created_through_its_form_and_given_a_document(
     created = httpx.get(f"{stack.base_url}/api/agents/boat-shop").json()
     assert created["greeting"] == "Thank you for calling the boat shop."
     assert created["tts"] == {"provider": "espeak", "voice": "en-gb"}
+    assert created["pipeline"] == "realtime"
+    assert created["realtime"]["voice"] == "marin"
+    assert created["realtime"]["model"] == "gpt-realtime"  # left empty: the default
     assert [t["name"] for t in created["tools"]] == ["check_order"]
     assert created["knowledge_base"]["id"] == "boat-shop"
 

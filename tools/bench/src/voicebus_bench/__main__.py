@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from voicebus_agent.settings import AgentSettings
-from voicebus_bench import first_sentence, report
+from voicebus_bench import first_sentence, realtime, report
 from voicebus_bench.capacity import run_level
 from voicebus_bench.conversations import INSTANT_PROVIDERS, STAGES, jitter_ms
 from voicebus_bench.endpointing import measure_endpointing
@@ -38,7 +38,9 @@ from voicebus_bench.soak import SoakPlan, soak
 from voicebus_bench.stats import median, percentiles
 from voicebus_bench.stt_cost import measure_stt_cost
 from voicebus_devstack.fake_openai import PIECE_CHARS
+from voicebus_devstack.fake_openai_realtime import FakeOpenAIRealtime
 from voicebus_devstack.harness import RunningStack, start_stack, stop_stack
+from voicebus_devstack.loop_thread import LoopThread
 from voicebus_devstack.settings import EMBEDDED_BROKER_FETCH_MAX_WAIT_MS
 from voicebus_devstack.speech import telephone_speech
 from voicebus_stt.app import load_recognizer
@@ -270,6 +272,18 @@ async def measure_instant_stack(
     return measures, over_bus
 
 
+async def measure_realtime_stack(plan: Plan, workdir: Path, speech: bytes) -> dict[str, Any]:
+    say("stack with a realtime agent, its model a local fake answering at once")
+    with (
+        LoopThread("realtime-model") as loop,
+        loop.entered(FakeOpenAIRealtime(listens=True)) as model,
+        running_stack(workdir / "realtime", realtime.stack_env(model)) as stack,
+    ):
+        return await realtime.measure(
+            stack, speech, calls=plan.overhead_calls, turns=plan.overhead_turns
+        )
+
+
 async def measure_local_stack(plan: Plan, workdir: Path) -> dict[str, Any]:
     latencies: list[dict[str, float]] = []
     gaps: list[list[float]] = []
@@ -330,6 +344,7 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
     inprocess = await measure_in_one_process(plan, instant_speech)
     paced_ms, llm_in_process = await measure_first_sentence_in_process(plan)
     instant, llm_over_bus = await measure_instant_stack(plan, workdir, instant_speech)
+    speech_to_speech = await measure_realtime_stack(plan, workdir, instant_speech)
     local = await measure_local_stack(plan, workdir)
     overhead_p50 = instant["platform_overhead_ms"]["p50"]
     inprocess_p50 = inprocess["inprocess_overhead_ms"]["p50"]
@@ -344,6 +359,7 @@ async def bench(plan: Plan, workdir: Path) -> dict[str, Any]:
         **retrieval,
         **inprocess,
         **instant,
+        **speech_to_speech,
         **local,
         "max_concurrent_calls": instant["max_concurrent_calls"] | local["max_concurrent_calls"],
         "first_sentence_fake_llm": first_sentence.summary(

@@ -58,6 +58,16 @@ ROWS = [
     ("Bus hop under load (ms)", "hop_under_load_ms", ("p50", "p99", "p999")),
     ("Platform overhead, over Kafka (ms)", "platform_overhead_ms", ("p50", "p95", "p99")),
     ("Same pipeline in one process (ms)", "inprocess_overhead_ms", ("p50", "p95", "p99")),
+    (
+        "Realtime agent, its model's end of turn to first audio sent (ms)",
+        "realtime_overhead_ms",
+        ("p50", "p95"),
+    ),
+    (
+        "Realtime agent, voice to voice, model answering at once (ms)",
+        "realtime_voice_to_voice_ms",
+        ("p50", "p95"),
+    ),
     ("Voice to voice, local models (ms)", "voice_to_voice_local_ms", ("p50", "p95")),
     ("STT per utterance, 1-8 s (ms)", "stt_utterance_ms", ("p50", "p95")),
     ("STT, 3 s utterance (ms)", "stt_3s_utterance_ms", ("p50", "p95")),

@@ -1,4 +1,4 @@
-// One agent, created or edited: its greeting and prompt, model, voice, numbers, tools, knowledge
+// One agent, created or edited: its greeting and prompt, model, pipeline, voice, numbers, tools, knowledge
 // base (and the documents in it) and workflow. The API checks it; its complaints show next to
 // the fields they are about. What the form does not show is kept as it was (PUT replaces all).
 
@@ -7,6 +7,7 @@ import { clearProblems, complain, field, formProblems, showProblems } from "../f
 import { card, h, notice, pageHeader } from "../ui.js";
 
 const MAX_ROWS = 18;
+const PIPELINES = [["cascaded", "Cascaded: speech to text, the model above, text to speech"], ["realtime", "Realtime: one speech-to-speech model hears and speaks"]];
 const VOICE_PROVIDERS = [["", "The TTS service's"], ["espeak", "eSpeak NG"], ["cartesia", "Cartesia"], ["openai", "OpenAI"], ["deepgram", "Deepgram Aura"]];
 
 export async function showAgent(main, signal, agentId) {
@@ -42,6 +43,10 @@ function agentForm(loaded, creating) {
     provider: h("select", { name: "tts.provider" }, VOICE_PROVIDERS.map(([value, label]) =>
       h("option", { value, selected: (loaded.tts?.provider ?? "") === value }, label))),
     voice: input("tts.voice", loaded.tts?.voice, { spellcheck: "false" }),
+    pipeline: h("select", { name: "pipeline" }, PIPELINES.map(([value, label]) =>
+      h("option", { value, selected: (loaded.pipeline ?? "cascaded") === value }, label))),
+    realtime_model: input("realtime.model", loaded.realtime?.model, { spellcheck: "false" }),
+    realtime_voice: input("realtime.voice", loaded.realtime?.voice, { spellcheck: "false" }),
     phone_numbers: input("phone_numbers", (loaded.phone_numbers ?? []).join(", "), { type: "tel" }),
     tools: text("tools", json(loaded.tools), 5),
     knowledge_base: input("knowledge_base.id", loaded.knowledge_base?.id, { spellcheck: "false" }),
@@ -60,6 +65,11 @@ function agentForm(loaded, creating) {
       h("div", { class: "row" },
         field("Model", controls.model, { hint: "An OpenAI-compatible chat model; empty: the service's (or the offline agent)." }),
         field("Model endpoint", controls.base_url, { hint: "Its base URL; empty: OpenAI's." }))),
+    card("Hearing and speaking",
+      field("Pipeline", controls.pipeline, { hint: "Realtime needs OpenAI's Realtime API (or an endpoint speaking it) and its key in the agent service." }),
+      h("div", { class: "row" },
+        field("Realtime model", controls.realtime_model, { hint: "Empty: gpt-realtime." }),
+        field("Realtime voice", controls.realtime_voice, { hint: "The model's voice: alloy, marin…; empty: alloy." }))),
     card("Voice and numbers",
       h("div", { class: "row" },
         field("Voice provider", controls.provider),
@@ -112,6 +122,11 @@ function agentSpec(form, loaded, controls) {
   if (tools === undefined || workflow === undefined) return null;
   const model = value(controls.model);
   const knowledgeBase = value(controls.knowledge_base);
+  const realtime = { ...loaded.realtime };
+  for (const [key, control] of [["model", controls.realtime_model], ["voice", controls.realtime_voice]]) {
+    if (value(control)) realtime[key] = value(control);
+    else delete realtime[key];  // the default
+  }
   return {
     ...loaded,
     agent_id: value(controls.agent_id),
@@ -120,6 +135,8 @@ function agentSpec(form, loaded, controls) {
     system_prompt: orNull(controls.system_prompt),
     llm: model ? { ...loaded.llm, model, base_url: orNull(controls.base_url) } : null,
     tts: { ...loaded.tts, provider: orNull(controls.provider), voice: orNull(controls.voice) },
+    pipeline: controls.pipeline.value,
+    realtime,
     phone_numbers: value(controls.phone_numbers).split(/[\s,]+/).filter(Boolean),
     tools,
     knowledge_base: knowledgeBase
