@@ -1,5 +1,6 @@
 """The fake OpenAI Realtime API driven by the real openai SDK: the session a client configures, the
-audio it sends, the turns the test makes the server VAD hear and the responses that follow."""
+audio it sends, the turns the test makes the server VAD hear (or that it hears in the audio, when
+it listens) and the responses that follow."""
 
 import asyncio
 import base64
@@ -33,11 +34,19 @@ from openai.types.realtime import (
     SessionCreatedEvent,
     SessionUpdatedEvent,
 )
+from openai.types.realtime.realtime_audio_formats_param import AudioPCM, AudioPCMU
 from pydantic import BaseModel
 from websockets.exceptions import ConnectionClosedError
 
 from voicebus_audio.g711 import mulaw_to_pcm16
-from voicebus_devstack.fake_openai_realtime import FakeOpenAIRealtime, Truncation, Turn
+from voicebus_devstack.fake_openai import TONE_HZ
+from voicebus_devstack.fake_openai_realtime import (
+    AUDIO_FORMATS,
+    VAD_FRAME_MS,
+    FakeOpenAIRealtime,
+    Truncation,
+    Turn,
+)
 from voicebus_devstack.polling import until
 
 WAIT_S = 5.0
@@ -64,6 +73,13 @@ PHONE_SESSION: RealtimeSessionCreateRequestParam = {
     ],
 }
 """A phone line's session: G.711 mu-law both ways, transcribed, one tool."""
+MULAW: AudioPCMU = {"type": "audio/pcmu"}
+PCM: AudioPCM = {"type": "audio/pcm", "rate": 24_000}
+in_each_format = pytest.mark.parametrize("audio_format", [MULAW, PCM], ids=["mu-law", "pcm"])
+SPEECH_AMPLITUDE = 8_000
+"""The caller's speech here: a tone of RMS about 5,700, far above what the VAD takes for it."""
+MICROPHONE_MS = 20
+"""The caller's audio per append, as a phone line's frames."""
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -101,11 +117,54 @@ class Client:
         await self.connection.session.update(session=session)
         return await self.next(SessionUpdatedEvent)
 
+    async def stream(self, audio: bytes, audio_format: AudioPCM | AudioPCMU) -> None:
+        """Send `audio` as a caller's microphone does: in appends of `MICROPHONE_MS`."""
+        piece = AUDIO_FORMATS[audio_format["type"]].byte_count(MICROPHONE_MS)
+        for start in range(0, len(audio), piece):
+            await self.connection.input_audio_buffer.append(
+                audio=base64.b64encode(audio[start : start + piece]).decode()
+            )
+
+    async def round_trip(self) -> None:
+        """Return once the server has taken every event sent so far (it takes them in order)."""
+        await self.configure({"type": "realtime"})
+
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeOpenAIRealtime]:
     async with FakeOpenAIRealtime(ms_per_char=MS_PER_CHAR) as fake:
         yield fake
+
+
+def caller_audio(audio_format: AudioPCM | AudioPCMU, ms: int, amplitude: int) -> bytes:
+    """`ms` of a tone of `amplitude` (0: silence) in `audio_format`."""
+    encoding = AUDIO_FORMATS[audio_format["type"]]
+    times = np.arange(encoding.sample_rate * ms // 1000) / encoding.sample_rate
+    return encoding.encode((amplitude * np.sin(2 * np.pi * TONE_HZ * times)).astype(np.int16))
+
+
+def speech(audio_format: AudioPCM | AudioPCMU, ms: int) -> bytes:
+    return caller_audio(audio_format, ms, SPEECH_AMPLITUDE)
+
+
+def silence(audio_format: AudioPCM | AudioPCMU, ms: int) -> bytes:
+    return caller_audio(audio_format, ms, 0)
+
+
+def listening_session(audio_format: AudioPCM | AudioPCMU) -> RealtimeSessionCreateRequestParam:
+    """A session in `audio_format` both ways, transcribed, whose server VAD waits as long as the
+    API's does by default."""
+    return {
+        "type": "realtime",
+        "audio": {
+            "input": {
+                "format": audio_format,
+                "turn_detection": {"type": "server_vad"},
+                "transcription": {"model": "gpt-4o-transcribe"},
+            },
+            "output": {"format": audio_format},
+        },
+    }
 
 
 @contextlib.asynccontextmanager
@@ -436,3 +495,99 @@ async def test_a_wrong_key_gets_an_error_then_a_close(fake: FakeOpenAIRealtime) 
     )
     assert fake.sessions == []
     assert fake.refused == 1
+
+
+@in_each_format
+async def test_a_listening_vad_hears_the_callers_turn_in_the_audio(
+    fake: FakeOpenAIRealtime, audio_format: AudioPCM | AudioPCMU
+) -> None:
+    fake.listens = True
+    fake.heard_text = "When is the bread ready?"
+    async with connected(fake) as client:
+        await client.configure(listening_session(audio_format))
+        await client.stream(
+            silence(audio_format, 300) + speech(audio_format, 600) + silence(audio_format, 400),
+            audio_format,
+        )
+        await client.round_trip()
+        session = await fake.session()
+        assert session.turns == []  # 400 ms of quiet: the VAD waits 500
+        await client.stream(silence(audio_format, 300), audio_format)
+        done = await client.next(ResponseDoneEvent)
+
+    [started] = client.seen_of(InputAudioBufferSpeechStartedEvent)
+    [stopped] = client.seen_of(InputAudioBufferSpeechStoppedEvent)
+    assert started.audio_start_ms == pytest.approx(300, abs=VAD_FRAME_MS)
+    assert stopped.audio_end_ms == pytest.approx(900, abs=VAD_FRAME_MS)
+    transcribed = client.seen_of(ConversationItemInputAudioTranscriptionCompletedEvent)[0]
+    assert (transcribed.item_id, transcribed.transcript) == (
+        started.item_id,
+        "When is the bread ready?",
+    )
+    assert client.types_since(stopped)[:5] == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+        "conversation.item.input_audio_transcription.completed",
+        "response.created",
+    ]
+    assert done.response.status == "completed"
+    assert session.turns == [
+        Turn(
+            started.item_id,
+            "When is the bread ready?",
+            started.audio_start_ms,
+            stopped.audio_end_ms,
+        )
+    ]
+    assert session.items[1]["content"][0]["transcript"] == "You said: When is the bread ready?"
+
+
+@in_each_format
+async def test_a_listening_vad_hears_no_turn_in_silence(
+    fake: FakeOpenAIRealtime, audio_format: AudioPCM | AudioPCMU
+) -> None:
+    fake.listens = True
+    async with connected(fake) as client:
+        await client.configure(listening_session(audio_format))
+        await client.stream(silence(audio_format, 1_500), audio_format)
+        await client.round_trip()
+
+    session = fake.sessions[0]
+    assert set(session.audio_received) <= {0xFF, 0x00}  # mu-law silence, or PCM's zero
+    assert not client.seen_of(InputAudioBufferSpeechStartedEvent)
+    assert session.turns == []
+    assert session.responses == []
+
+
+async def test_a_listening_vad_hears_a_barge_in_and_cancels_the_response(
+    fake: FakeOpenAIRealtime,
+) -> None:
+    fake.listens = True
+    fake.chunk_ms, fake.chunk_delay_s = 20, 0.01
+    fake.answer("Let me tell you about every loaf we bake, one by one, from the top.")
+    async with connected(fake) as client:
+        await client.configure(PHONE_SESSION)  # the turn ends after 300 ms of quiet
+        await client.stream(silence(MULAW, 300) + speech(MULAW, 600) + silence(MULAW, 400), MULAW)
+        for _ in range(3):
+            await client.next(ResponseAudioDeltaEvent)
+        await client.stream(speech(MULAW, 200), MULAW)
+        cancelled = await client.next(ResponseDoneEvent)
+        fake.heard_text = "Just rye, please."
+        await client.stream(silence(MULAW, 400), MULAW)
+        answered = await client.next(ResponseAudioTranscriptDoneEvent)
+
+    assert cancelled.response.status_details is not None
+    assert (cancelled.response.status, cancelled.response.status_details.reason) == (
+        "cancelled",
+        "turn_detected",
+    )
+    barge_in = client.seen_of(InputAudioBufferSpeechStartedEvent)[1]
+    assert barge_in.audio_start_ms == pytest.approx(1_300, abs=VAD_FRAME_MS)
+    assert client.seen_of(InputAudioBufferSpeechStoppedEvent)[1].audio_end_ms == pytest.approx(
+        1_500, abs=VAD_FRAME_MS
+    )
+    session = fake.sessions[0]
+    assert [turn.transcript for turn in session.turns] == ["(speech)", "Just rye, please."]
+    assert session.items[1]["status"] == "incomplete"
+    assert answered.transcript == "You said: Just rye, please."

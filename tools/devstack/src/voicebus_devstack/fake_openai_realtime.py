@@ -17,14 +17,23 @@ https://platform.openai.com/docs/api-reference/realtime-server-events):
   `session.type`, a field GA does not know (a beta one such as `input_audio_format`, say), an
   audio format the fake does not speak (it speaks `audio/pcm`, 24 kHz 16-bit PCM, and
   `audio/pcmu`, 8 kHz G.711 mu-law; not OpenAI's `audio/pcma`).
-- `input_audio_buffer.append` audio is decoded and kept (`audio_received`). The fake does not
-  listen to it: the test says when the server VAD hears the caller, and what it heard
-  (`caller_speaks`, or `caller_starts_speaking` then `caller_stops_speaking`). The fake then
-  sends what the API sends: `input_audio_buffer.speech_started`, `.speech_stopped`,
-  `.committed`, the caller's item added and done, its transcription when
-  `audio.input.transcription` is set, and a response unless turn detection's `create_response`
-  is false. Speech starting while a response streams cancels it (reason `turn_detected`) unless
-  `interrupt_response` is false: a barge-in, after which a client truncates what it played.
+- `input_audio_buffer.append` audio is decoded from base64 and kept (`audio_received`). By
+  default the fake does not listen to it: the test says when the server VAD hears the caller,
+  and what it heard (`caller_speaks`, or `caller_starts_speaking` then `caller_stops_speaking`).
+  With `listens`, the server VAD hears the audio itself, so that a simulated caller streaming
+  its microphone (silence, speech, silence) is answered with no test code in the loop: an
+  energy VAD over 20 ms frames of the audio, decoded per the session's input format and timed
+  by the audio's own clock (not the wall's), hears speech start with the first frame whose RMS
+  is above `speech_rms`, and the turn end once turn detection's `silence_duration_ms` of frames
+  below it follow (200 in a new session, as `session.created` shows it; 500 when a
+  `turn_detection` sent leaves it out, as in the API); the caller said `heard_text`. It then
+  does what `caller_starts_speaking` and `caller_stops_speaking` do, from the start of the
+  speech's first loud frame to the end of its last. Either way, the fake then sends what the
+  API sends: `input_audio_buffer.speech_started`, `.speech_stopped`, `.committed`, the
+  caller's item added and done, its transcription when `audio.input.transcription` is set,
+  and a response unless turn detection's `create_response` is false. Speech starting while a
+  response streams cancels it (reason `turn_detected`) unless `interrupt_response` is false: a
+  barge-in, after which a client truncates what it played.
 - `conversation.item.create` (messages, function calls, function call outputs, as GA types them)
   adds to the conversation (`items`), answered with `conversation.item.added` and `.done`;
   `conversation.item.truncate` is checked against the audio sent, kept (`truncations`) and
@@ -67,7 +76,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from voicebus_audio.g711 import pcm16_to_mulaw
+from voicebus_audio.g711 import mulaw_to_pcm16, pcm16_to_mulaw
 from voicebus_devstack.asgi import LocalFake
 from voicebus_devstack.fake_openai import PIECE_CHARS, TONE_AMPLITUDE, TONE_HZ
 from voicebus_devstack.polling import until
@@ -114,6 +123,10 @@ AUDIO_FIELDS = {
     "output": frozenset({"format", "speed", "voice"}),
 }
 TURN_DETECTIONS = frozenset({"server_vad", "semantic_vad"})
+SILENCE_DURATION_MS = 500
+"""How long the caller is quiet before the server VAD ends a turn, unless the session says."""
+VAD_FRAME_MS = 20
+"""The audio the fake's VAD judges at a time, speech or not, when it listens."""
 CONTENT_TYPES = {
     "user": frozenset({"input_text", "input_audio", "input_image"}),
     "system": frozenset({"input_text"}),
@@ -128,14 +141,23 @@ class AudioFormat:
     sample_rate: int
     bytes_per_sample: int
     encode: Callable[[npt.NDArray[np.int16]], bytes]
+    decode: Callable[[bytes], npt.NDArray[np.int16]]
 
     def ms(self, byte_count: int) -> int:
         return byte_count * 1000 // (self.sample_rate * self.bytes_per_sample)
 
+    def byte_count(self, ms: int) -> int:
+        return self.sample_rate * self.bytes_per_sample * ms // 1000
+
 
 AUDIO_FORMATS = {
-    "audio/pcm": AudioFormat(24_000, 2, lambda samples: samples.astype("<i2").tobytes()),
-    "audio/pcmu": AudioFormat(8_000, 1, pcm16_to_mulaw),
+    "audio/pcm": AudioFormat(
+        24_000,
+        2,
+        lambda samples: samples.astype("<i2").tobytes(),
+        lambda audio: np.frombuffer(audio, dtype="<i2").astype(np.int16),
+    ),
+    "audio/pcmu": AudioFormat(8_000, 1, pcm16_to_mulaw, mulaw_to_pcm16),
 }
 """The formats the fake speaks, by their `type`; `audio/pcm` is 24 kHz only, as OpenAI's."""
 
@@ -205,6 +227,16 @@ class FakeOpenAIRealtime(LocalFake):
     """Audio per `response.output_audio.delta`."""
     chunk_delay_s: float = 0.0
     """Pause before each audio delta, as generation takes; long enough to barge in on."""
+    listens: bool = False
+    """Whether each session's server VAD hears the caller's audio itself (see the module's
+    docstring) rather than the test saying when the caller speaks."""
+    speech_rms: float = 200.0
+    """The RMS of 16-bit samples above which a frame is speech, when the fake listens: eSpeak's
+    speech is in the thousands in its vowels and some hundreds in its consonants, mu-law
+    silence (0xFF) and digital zero are 0."""
+    heard_text: str = "(speech)"
+    """What the caller said, for each turn the VAD hears in the audio when the fake listens; a
+    test sets it before the turn ends."""
     sessions: list[RealtimeSession] = field(default_factory=list)
     refused: int = 0
     """Connections refused for their key."""
@@ -306,6 +338,11 @@ class RealtimeSession:
         self.ended = False
         self._speech: tuple[str, int] | None = None
         """The item id and start of the caller's speech the VAD is hearing."""
+        self._listened = 0
+        """How much of `audio_received` the listening VAD has judged, in bytes (whole frames)."""
+        self._loud_until: int | None = None
+        """Where the last loud frame of the speech the listening VAD hears ends (ms of audio
+        received); None while it hears none."""
         self._streaming: _Streaming | None = None
 
     # What the test makes the server VAD hear.
@@ -468,11 +505,39 @@ class RealtimeSession:
 
     async def _append(self, event: dict[str, Any]) -> None:
         try:
-            self.audio_received += base64.b64decode(event.get("audio", ""), validate=True)
+            audio = base64.b64decode(event.get("audio", ""), validate=True)
         except (binascii.Error, TypeError):
             await self._refuse(
                 event, "invalid_value", "audio", "Invalid 'audio'. Expected base64-encoded bytes."
             )
+            return
+        self.audio_received += audio
+        await self._listen()
+
+    async def _listen(self) -> None:
+        """When the fake listens, judge each whole frame of caller audio not yet judged: the
+        caller starts speaking with a loud frame, and stops once turn detection's silence
+        follows the last one. Audio that comes while the fake does not listen, or turn detection
+        is off, is passed over, not judged later."""
+        detection = self.config["audio"]["input"].get("turn_detection")
+        if not self._fake.listens or detection is None:
+            self._listened = len(self.audio_received)
+            return
+        audio_format = AUDIO_FORMATS[self.config["audio"]["input"]["format"]["type"]]
+        frame = audio_format.byte_count(VAD_FRAME_MS)
+        silence_ms = detection.get("silence_duration_ms", SILENCE_DURATION_MS)
+        while len(self.audio_received) - self._listened >= frame:
+            start, end = self._listened, self._listened + frame
+            self._listened = end
+            samples = audio_format.decode(bytes(self.audio_received[start:end]))
+            end_ms = audio_format.ms(end)
+            if _rms(samples) > self._fake.speech_rms:
+                if self._loud_until is None:
+                    await self.caller_starts_speaking(audio_start_ms=audio_format.ms(start))
+                self._loud_until = end_ms
+            elif self._loud_until is not None and end_ms - self._loud_until >= silence_ms:
+                speech_end, self._loud_until = self._loud_until, None
+                await self.caller_stops_speaking(self._fake.heard_text, audio_end_ms=speech_end)
 
     async def _create_item(self, event: dict[str, Any]) -> None:
         problem = self._item_problem(event.get("item"))
@@ -950,6 +1015,10 @@ def _merged(config: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         for direction, settings in config["audio"].items()
     }
     return merged
+
+
+def _rms(samples: npt.NDArray[np.int16]) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
 
 
 def _tone(count: int, sample_rate: int) -> npt.NDArray[np.int16]:
