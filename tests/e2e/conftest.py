@@ -39,15 +39,12 @@ def stopped(stack: RunningStack) -> None:
     assert stack.process.returncode == 0, stack.log_tail()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningStack]:
-    """One stack per database, shared by every end-to-end test that needs no special setup."""
-    env: dict[str, str] = {}
-    if request.param == "postgresql":
-        env["VOICEBUS_DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    running = running_stack(tmp_path_factory.mktemp(f"stack-{request.param}"), env)
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The embedded default (`make run`'s: SQLite), shared by every end-to-end test that needs
+    no special setup. The voice path does not touch the database; the whole stack on
+    PostgreSQL runs in test_call_observed, test_faults and test_api_fuzz."""
+    running = running_stack(tmp_path_factory.mktemp("stack"), {})
     yield running
     stopped(running)
 
