@@ -15,6 +15,7 @@ import pytest
 from voicebus_devstack.fake_openai_realtime import FakeOpenAIRealtime
 from voicebus_devstack.harness import RunningStack
 from voicebus_devstack.loop_thread import LoopThread
+from voicebus_devstack.polling import until
 from voicebus_devstack.speech import telephone_speech
 
 from .conftest import record_of, replies_timed, running_stack, stopped
@@ -100,3 +101,40 @@ async def test_a_caller_talks_to_a_realtime_agent_and_the_call_is_on_record(
     ]
     [timed] = [t for t in record["turns"] if t["in_reply_to"]]
     assert timed["latency"]["voice_to_voice_ms"] > 0
+
+
+async def test_a_caller_who_speaks_over_the_model_cuts_its_memory_to_what_they_heard(
+    realtime_stack: RunningStack, model: tuple[LoopThread, FakeOpenAIRealtime]
+) -> None:
+    loop, fake = model
+    run = uuid.uuid4().hex[:6]
+    number = f"+1555{int(run, 16) % 10_000_000:07d}"
+    agent = {
+        "agent_id": f"interrupted-{run}",
+        "name": "Talkative",
+        "phone_numbers": [number],
+        "pipeline": "realtime",
+    }
+    async with httpx.AsyncClient(base_url=realtime_stack.base_url) as api:
+        created = await api.post("/api/agents", json=agent)
+        assert created.status_code == 201, created.text
+    await asyncio.sleep(PROPAGATION_S)
+
+    long_greeting = "Welcome to Harbor Light. " * 8  # about twelve seconds of the model's voice
+    fake.answer(long_greeting)
+    phone = await realtime_stack.phone_call(to_number=number)
+    async with phone as caller:
+        await until(lambda: bool(caller.heard.frames), what="the greeting", timeout_s=WAIT_S)
+        session = await fake.session(len(fake.sessions) - 1, timeout_s=WAIT_S)
+        await asyncio.sleep(2.0)  # the caller hears two seconds of it, then speaks over it
+        loop.run(session.caller_starts_speaking())
+        await until(lambda: session.truncations != [], what="the truncation", timeout_s=WAIT_S)
+        cleared = list(caller.heard.clears)
+
+    [truncation] = session.truncations
+    greeting = session.responses[0]
+    assert truncation.item_id == greeting.item_id
+    # Cut where the caller was, from the gateway's mark echoes: after the first words, well
+    # before the end (the model had sent it all: it speaks faster than it is played).
+    assert 1000 <= truncation.audio_end_ms < greeting.audio_ms - 5000
+    assert cleared, "the gateway did not stop the model's audio at the caller's end"
