@@ -177,9 +177,15 @@ async def test_the_model_greets_and_answers_in_its_own_voice_on_the_calls_bus(
     assert {c.format for c in chunks} == {TELEPHONE}
     assert sum(len(c.audio) for c in chunks) == session.responses[-1].audio_ms * 8
     first = next(env for env in realtime.agent.commands if env.event == chunks[0])
-    assert first.stamps.speech_ended is not None
-    assert first.stamps.turn_ended is not None
-    assert first.stamps.tts_first_audio is not None
+    stamps = first.stamps
+    # The model's end of turn; no transcription on the way; its first audio is its first word.
+    assert stamps.turn_ended == stamps.transcribed
+    assert stamps.reply_first_text == stamps.tts_first_audio
+    ended, turned, voiced = stamps.speech_ended, stamps.turn_ended, stamps.tts_first_audio
+    assert ended is not None
+    assert turned is not None
+    assert voiced is not None
+    assert ended <= turned <= voiced
     assert [(m.role, m.text) for m in history] == [
         ("agent", "Harbor Light, how can I help?"),
         ("user", "Book a boat for tomorrow."),

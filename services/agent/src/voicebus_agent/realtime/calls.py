@@ -137,6 +137,14 @@ class _Call:
         return found
 
 
+def _stamped_first_audio(stamps: StageStamps) -> StageStamps:
+    """A realtime reply's first audio: the model's answer begins (its first text, in the
+    cascaded pipeline's stages) and is voiced at once (first audio), so the model's time
+    shows as the agent's stage and the two pipelines' waterfalls compare."""
+    now = time.time()
+    return stamps.stamp(reply_first_text=now, tts_first_audio=now)
+
+
 class RealtimeCalls:
     """The realtime calls this worker holds, and what it does with their events (each handled
     in its call's lane; the model's events are handled by a task of each call)."""
@@ -334,7 +342,12 @@ class RealtimeCalls:
                     await self._control.send(call_id, PausePlayback(turn_id=turn_id))
             case CallerPaused(item_id=item_id, audio_end_ms=end_ms):
                 turn_id = f"{call_id}:{item_id}"
-                stamps = StageStamps(speech_ended=call.received_at(end_ms), turn_ended=time.time())
+                # The model hears the audio itself: no transcription stands between its end of
+                # turn and its answer (the stt stage is 0; see `_stamped_first_audio`).
+                now = time.time()
+                stamps = StageStamps(
+                    speech_ended=call.received_at(end_ms), turn_ended=now, transcribed=now
+                )
                 call.turn = (turn_id, stamps)
                 stopped = SpeechStopped(turn_id=turn_id, audio_offset_ms=end_ms)
                 await self._publish(call, SPEECH, stopped, stamps=stamps)
@@ -346,7 +359,7 @@ class RealtimeCalls:
                 reply = call.reply or self._answer(call)
                 reply.response_id, reply.item_id = response_id, item_id
                 if not reply.chunk_ms:
-                    reply.stamps = reply.stamps.stamp(tts_first_audio=time.time())
+                    reply.stamps = _stamped_first_audio(reply.stamps)
                 chunk = OutboundAudioChunk(
                     reply_id=reply.reply_id,
                     sentence=0,
