@@ -15,7 +15,9 @@ import pytest
 
 from voicebus_audio import resample, to_mono_pcm16
 from voicebus_contracts import SPEECH_16K, AudioFormat
+from voicebus_devstack.fake_openai_realtime import FakeOpenAIRealtime
 from voicebus_devstack.harness import RunningStack, StackNotReadyError, start_stack, stop_stack
+from voicebus_devstack.loop_thread import LoopThread
 from voicebus_stt.app import load_recognizer
 from voicebus_stt.settings import SttSettings
 from voicebus_stt.whisper import WhisperRecognizer
@@ -40,11 +42,28 @@ def stopped(stack: RunningStack) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def realtime_model() -> Iterator[tuple[LoopThread, FakeOpenAIRealtime]]:
+    """The speech-to-speech model of the shared stack's realtime agents: a local server speaking
+    OpenAI Realtime's protocol, on a loop of its own (its scripting runs there: `loop.run`)."""
+    with LoopThread("realtime-model") as loop, loop.entered(FakeOpenAIRealtime()) as fake:
+        yield loop, fake
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    realtime_model: tuple[LoopThread, FakeOpenAIRealtime],
+) -> Iterator[RunningStack]:
     """The embedded default (`make run`'s: SQLite), shared by every end-to-end test that needs
-    no special setup. The voice path does not touch the database; the whole stack on
-    PostgreSQL runs in test_call_observed, test_faults and test_api_fuzz."""
-    running = running_stack(tmp_path_factory.mktemp("stack"), {})
+    no special setup; its realtime agents talk to `realtime_model`. The voice path does not
+    touch the database; the whole stack on PostgreSQL runs in test_call_observed, test_faults
+    and test_api_fuzz."""
+    _, model = realtime_model
+    env = {
+        "VOICEBUS_AGENT_REALTIME_BASE_URL": model.base_url,
+        "VOICEBUS_AGENT_REALTIME_API_KEY": model.api_key,
+    }
+    running = running_stack(tmp_path_factory.mktemp("stack"), env)
     yield running
     stopped(running)
 

@@ -27,7 +27,7 @@ from .conftest import record_of, replies_timed, running_stack, stopped
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-RESTART_DELAY_S = 20.0
+RESTART_DELAY_S = 12.0
 """Long enough that the call's second turn happens while analytics is down (on a machine that
 is not overloaded)."""
 FIRST_TURN = "Please book a table for two people tomorrow evening."

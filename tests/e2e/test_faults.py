@@ -42,7 +42,7 @@ FIRST_TURN = "Please book a table for two people tomorrow evening."
 SECOND_TURN = "I would like to cancel my dentist appointment on Friday."
 BUS_CUT_S = 5.0
 """A network blip: the caller speaks a whole turn while the bus is out of reach."""
-DATABASE_CUT_S = 20.0
+DATABASE_CUT_S = 12.0
 """PostgreSQL out of reach for the whole of a call, and a while after it."""
 MODEL_TIMEOUT_S = 1.0
 WAIT_S = 90.0

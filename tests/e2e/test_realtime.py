@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from voicebus_devstack.loop_thread import LoopThread
 from voicebus_devstack.polling import until
 from voicebus_devstack.speech import telephone_speech
 
-from .conftest import record_of, replies_timed, running_stack, stopped
+from .conftest import record_of, replies_timed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -30,30 +29,10 @@ WAIT_S = 60.0
 """Guards against a hung test only."""
 
 
-@pytest.fixture(scope="module")
-def model() -> Iterator[tuple[LoopThread, FakeOpenAIRealtime]]:
-    with LoopThread("realtime-model") as loop, loop.entered(FakeOpenAIRealtime()) as fake:
-        yield loop, fake
-
-
-@pytest.fixture(scope="module")
-def realtime_stack(
-    tmp_path_factory: pytest.TempPathFactory, model: tuple[LoopThread, FakeOpenAIRealtime]
-) -> Iterator[RunningStack]:
-    _, fake = model
-    env = {
-        "VOICEBUS_AGENT_REALTIME_BASE_URL": fake.base_url,
-        "VOICEBUS_AGENT_REALTIME_API_KEY": fake.api_key,
-    }
-    stack = running_stack(tmp_path_factory.mktemp("realtime"), env)
-    yield stack
-    stopped(stack)
-
-
 async def test_a_caller_talks_to_a_realtime_agent_and_the_call_is_on_record(
-    realtime_stack: RunningStack, model: tuple[LoopThread, FakeOpenAIRealtime]
+    stack: RunningStack, realtime_model: tuple[LoopThread, FakeOpenAIRealtime]
 ) -> None:
-    loop, fake = model
+    loop, fake = realtime_model
     run = uuid.uuid4().hex[:6]
     number = f"+1555{int(run, 16) % 10_000_000:07d}"
     agent = {
@@ -64,14 +43,14 @@ async def test_a_caller_talks_to_a_realtime_agent_and_the_call_is_on_record(
         "pipeline": "realtime",
         "realtime": {"voice": "marin"},
     }
-    async with httpx.AsyncClient(base_url=realtime_stack.base_url) as api:
+    async with httpx.AsyncClient(base_url=stack.base_url) as api:
         created = await api.post("/api/agents", json=agent)
         assert created.status_code == 201, created.text
     await asyncio.sleep(PROPAGATION_S)
 
     fake.answer(GREETING)
     fake.answer(ANSWER)
-    phone = await realtime_stack.phone_call(to_number=number)
+    phone = await stack.phone_call(to_number=number)
     async with phone as caller:
         greeting = await caller.wait_for_agent_audio(after=0.0, quiet_s=1.0, timeout_s=WAIT_S)
         session = await fake.session(len(fake.sessions) - 1, timeout_s=WAIT_S)
@@ -89,7 +68,7 @@ async def test_a_caller_talks_to_a_realtime_agent_and_the_call_is_on_record(
     assert len(answer) >= 8 * session.responses[1].audio_ms * 0.9
 
     record = await record_of(
-        realtime_stack.base_url,
+        stack.base_url,
         phone.call_sid,
         lambda r: r["status"] == "completed" and replies_timed(r) == 1,
     )
@@ -104,9 +83,9 @@ async def test_a_caller_talks_to_a_realtime_agent_and_the_call_is_on_record(
 
 
 async def test_a_caller_who_speaks_over_the_model_cuts_its_memory_to_what_they_heard(
-    realtime_stack: RunningStack, model: tuple[LoopThread, FakeOpenAIRealtime]
+    stack: RunningStack, realtime_model: tuple[LoopThread, FakeOpenAIRealtime]
 ) -> None:
-    loop, fake = model
+    loop, fake = realtime_model
     run = uuid.uuid4().hex[:6]
     number = f"+1555{int(run, 16) % 10_000_000:07d}"
     agent = {
@@ -115,14 +94,14 @@ async def test_a_caller_who_speaks_over_the_model_cuts_its_memory_to_what_they_h
         "phone_numbers": [number],
         "pipeline": "realtime",
     }
-    async with httpx.AsyncClient(base_url=realtime_stack.base_url) as api:
+    async with httpx.AsyncClient(base_url=stack.base_url) as api:
         created = await api.post("/api/agents", json=agent)
         assert created.status_code == 201, created.text
     await asyncio.sleep(PROPAGATION_S)
 
     long_greeting = "Welcome to Harbor Light. " * 8  # about twelve seconds of the model's voice
     fake.answer(long_greeting)
-    phone = await realtime_stack.phone_call(to_number=number)
+    phone = await stack.phone_call(to_number=number)
     async with phone as caller:
         await until(lambda: bool(caller.heard.frames), what="the greeting", timeout_s=WAIT_S)
         session = await fake.session(len(fake.sessions) - 1, timeout_s=WAIT_S)
