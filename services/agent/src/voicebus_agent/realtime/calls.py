@@ -233,7 +233,7 @@ class RealtimeCalls:
             env.call_id, CancelReply(reply_id=reply.reply_id), cause=env.event_id
         )
         cancelled = ReplyCancelled(reply_id=reply.reply_id, heard_text=heard_text)
-        await self._publish_reply(call, cancelled, stamps=reply.stamps)
+        await self._publish(call.call_id, REPLIES, cancelled, stamps=reply.stamps)
         if reply.text:
             await self._store.replace(
                 env.call_id,
@@ -302,7 +302,7 @@ class RealtimeCalls:
             chunk = ReplyTextChunk(
                 reply_id=reply_id, in_reply_to=None, seq=seq, text=text, last=bool(seq)
             )
-            await publish(self._broker, REPLIES, envelope(chunk, call_id=call_id, producer=SERVICE))
+            await self._publish(call_id, REPLIES, chunk)
         hang_up = HangUp(reason="realtime model unavailable", after_reply=reply_id)
         await self._control.send(call_id, hang_up)
 
@@ -337,7 +337,7 @@ class RealtimeCalls:
             case CallerSpeaking(item_id=item_id, audio_start_ms=start_ms):
                 turn_id = f"{call_id}:{item_id}"
                 started = SpeechStarted(turn_id=turn_id, audio_offset_ms=start_ms)
-                await self._publish(call, SPEECH, started)
+                await self._publish(call_id, SPEECH, started)
                 if call.replies:  # one may still be playing: the gateway tells how far it got
                     await self._control.send(call_id, PausePlayback(turn_id=turn_id))
             case CallerPaused(item_id=item_id, audio_end_ms=end_ms):
@@ -350,11 +350,13 @@ class RealtimeCalls:
                 )
                 call.turn = (turn_id, stamps)
                 stopped = SpeechStopped(turn_id=turn_id, audio_offset_ms=end_ms)
-                await self._publish(call, SPEECH, stopped, stamps=stamps)
+                await self._publish(call_id, SPEECH, stopped, stamps=stamps)
             case CallerSaid(item_id=item_id, text=text):
                 turn_id = f"{call_id}:{item_id}"
                 await self._store.append(call_id, Message(id=turn_id, role="user", text=text))
-                await self._publish(call, TRANSCRIPTS, FinalTranscript(turn_id=turn_id, text=text))
+                await self._publish(
+                    call_id, TRANSCRIPTS, FinalTranscript(turn_id=turn_id, text=text)
+                )
             case ModelAudio(audio=audio, item_id=item_id, response_id=response_id):
                 reply = call.reply or self._answer(call)
                 reply.response_id, reply.item_id = response_id, item_id
@@ -382,7 +384,7 @@ class RealtimeCalls:
                     last=False,
                     voiced=True,
                 )
-                await self._publish_reply(call, said, stamps=reply.stamps)
+                await self._publish(call.call_id, REPLIES, said, stamps=reply.stamps)
                 message = Message(id=reply.reply_id, role="agent", text=text, sentences=(text,))
                 await self._store.append(call_id, message)
             case ToolRequested(call_id=tool_call_id, name=name, arguments=arguments):
@@ -430,7 +432,7 @@ class RealtimeCalls:
             last=True,
             voiced=True,
         )
-        await self._publish_reply(call, last, stamps=reply.stamps)
+        await self._publish(call.call_id, REPLIES, last, stamps=reply.stamps)
 
     async def _to_gateway(
         self, call: _Call, chunk: OutboundAudioChunk, *, stamps: StageStamps
@@ -438,24 +440,13 @@ class RealtimeCalls:
         env = envelope(chunk, call_id=call.call_id, producer=SERVICE, stamps=stamps)
         await publish(self._broker, gateway_topic(call.gateway_id), env, confirm=False)
 
-    async def _publish_reply(
-        self, call: _Call, event: ReplyTextChunk | ReplyCancelled, *, stamps: StageStamps
-    ) -> None:
-        await publish(
-            self._broker,
-            REPLIES,
-            envelope(event, call_id=call.call_id, producer=SERVICE, stamps=stamps),
-        )
-
     async def _publish(
         self,
-        call: _Call,
+        call_id: str,
         topic: Topic,
-        event: SpeechStarted | SpeechStopped | FinalTranscript,
+        event: SpeechStarted | SpeechStopped | FinalTranscript | ReplyTextChunk | ReplyCancelled,
         *,
         stamps: StageStamps | None = None,
     ) -> None:
-        env = envelope(
-            event, call_id=call.call_id, producer=SERVICE, stamps=stamps or StageStamps()
-        )
+        env = envelope(event, call_id=call_id, producer=SERVICE, stamps=stamps)
         await publish(self._broker, topic, env)
