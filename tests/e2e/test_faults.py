@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from voicebus_devstack.fake_openai import FakeOpenAI
 from voicebus_devstack.harness import RunningStack, free_port
 from voicebus_devstack.loop_thread import LoopThread
 from voicebus_devstack.speech import telephone_speech
-from voicebus_devstack.supervisor import broker_command, redis_server_binary
+from voicebus_devstack.supervisor import broker_command, redis_server_binary, wait_for_port
 from voicebus_devstack.tcp_proxy import TcpProxy
 from voicebus_gateway.switchboard import UPLINK_S
 
@@ -79,7 +78,7 @@ class RedisServer:
     def start(self) -> None:
         with self._log.open("ab") as out:
             self._server = subprocess.Popen(self._argv, stdout=out, stderr=subprocess.STDOUT)
-        wait_for_port(self._port)
+        listening(self._port, "Redis")
 
     def stop(self) -> None:
         if self._server is not None:
@@ -88,16 +87,9 @@ class RedisServer:
             self._server = None
 
 
-def wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + PROCESS_WAIT_S
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on port {port}"
-            time.sleep(0.1)
-        else:
-            return
+def listening(port: int, what: str) -> None:
+    """Return once something listens on `port` (the supervisor's wait, from synchronous code)."""
+    asyncio.run(wait_for_port("127.0.0.1", port, timeout_s=PROCESS_WAIT_S, what=what))
 
 
 @dataclass
@@ -150,7 +142,7 @@ def faults(
         loop.entered(FakeOpenAI()) as model,
         process(broker_command(kafka_port, advertised_port=bus.port), workdir / "broker.log"),
     ):
-        wait_for_port(kafka_port)
+        listening(kafka_port, "the Kafka broker")
         redis.start()
         env = {
             "VOICEBUS_KAFKA_BOOTSTRAP": f"127.0.0.1:{bus.port}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -29,24 +30,30 @@ WAIT_S = 60.0
 """Guards against a hung test only."""
 
 
-async def test_a_caller_talks_to_a_realtime_agent_and_the_call_is_on_record(
-    stack: RunningStack, realtime_model: tuple[LoopThread, FakeOpenAIRealtime]
-) -> None:
-    loop, fake = realtime_model
+async def realtime_agent(stack: RunningStack, name: str, **settings: Any) -> str:
+    """Create a realtime agent `name`-<run> with `settings` through the API, once every service
+    knows it; returns the number that reaches it."""
     run = uuid.uuid4().hex[:6]
     number = f"+1555{int(run, 16) % 10_000_000:07d}"
     agent = {
-        "agent_id": f"realtime-{run}",
-        "name": "Realtime concierge",
-        "greeting": GREETING,
+        "agent_id": f"{name}-{run}",
+        "name": name,
         "phone_numbers": [number],
         "pipeline": "realtime",
-        "realtime": {"voice": "marin"},
+        **settings,
     }
     async with httpx.AsyncClient(base_url=stack.base_url) as api:
         created = await api.post("/api/agents", json=agent)
         assert created.status_code == 201, created.text
     await asyncio.sleep(PROPAGATION_S)
+    return number
+
+
+async def test_a_caller_talks_to_a_realtime_agent_and_the_call_is_on_record(
+    stack: RunningStack, realtime_model: tuple[LoopThread, FakeOpenAIRealtime]
+) -> None:
+    loop, fake = realtime_model
+    number = await realtime_agent(stack, "realtime", greeting=GREETING, realtime={"voice": "marin"})
 
     fake.answer(GREETING)
     fake.answer(ANSWER)
@@ -86,18 +93,7 @@ async def test_a_caller_who_speaks_over_the_model_cuts_its_memory_to_what_they_h
     stack: RunningStack, realtime_model: tuple[LoopThread, FakeOpenAIRealtime]
 ) -> None:
     loop, fake = realtime_model
-    run = uuid.uuid4().hex[:6]
-    number = f"+1555{int(run, 16) % 10_000_000:07d}"
-    agent = {
-        "agent_id": f"interrupted-{run}",
-        "name": "Talkative",
-        "phone_numbers": [number],
-        "pipeline": "realtime",
-    }
-    async with httpx.AsyncClient(base_url=stack.base_url) as api:
-        created = await api.post("/api/agents", json=agent)
-        assert created.status_code == 201, created.text
-    await asyncio.sleep(PROPAGATION_S)
+    number = await realtime_agent(stack, "interrupted")
 
     long_greeting = "Welcome to Harbor Light. " * 8  # about twelve seconds of the model's voice
     fake.answer(long_greeting)
